@@ -1,0 +1,5 @@
+"""Allow ``python -m snitch``."""
+
+from snitch.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""Command-line entry point (filled in by the CLI change)."""
+
+
+def main() -> None:
+    """Run the CLI."""

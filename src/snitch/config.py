@@ -1,0 +1,121 @@
+"""One Settings object, built once at the entry point and passed down.
+
+Every setting is read from ``SNITCH_*`` environment variables (nested sections use a double
+underscore: ``SNITCH_DATABASE__URL``, ``SNITCH_LLM__PROVIDER``) or from a ``.env`` file.
+Nothing else in the project reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from snitch.errors import ConfigError
+
+ENV_PREFIX = "SNITCH_"
+NESTED_DELIMITER = "__"
+PLACEHOLDER_SECRETS = frozenset({"changeme", "changethis", "secret", "password", "xxx"})
+
+
+def default_data_dir() -> Path:
+    """Where the embedded store lives unless told otherwise (XDG data home)."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "snitch"
+
+
+class DatabaseSettings(BaseModel):
+    """Where messages and editions are stored."""
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; empty means SQLite under the data directory.",
+    )
+    echo: bool = False
+
+
+class LLMSettings(BaseModel):
+    """Which engine writes the newsletter; ``offline`` needs no key and no network."""
+
+    provider: Literal["offline", "groq", "openai"] = "offline"
+    model: str = "llama-3.3-70b-versatile"
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_prompt_tokens: int = Field(default=6000, ge=500)
+
+
+class NewsroomSettings(BaseModel):
+    """Defaults for editions."""
+
+    persona: str = "gossip"
+    gap_minutes: float = Field(default=30.0, gt=0, description="Silence that ends a conversation.")
+
+
+class LogSettings(BaseModel):
+    """How the process logs."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "console", "json"] = "auto"
+
+
+class Settings(BaseSettings):
+    """Everything configurable about The Snitch."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database: DatabaseSettings = DatabaseSettings()
+    llm: LLMSettings = LLMSettings()
+    newsroom: NewsroomSettings = NewsroomSettings()
+    log: LogSettings = LogSettings()
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        """A placeholder key in production is a deployment mistake, not a default."""
+        key = self.llm.api_key
+        if (
+            self.environment == "production"
+            and key is not None
+            and key.get_secret_value().lower() in PLACEHOLDER_SECRETS
+        ):
+            raise ValueError("SNITCH_LLM__API_KEY is a placeholder; set a real key")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        """The configured URL, or SQLite under the data directory."""
+        if self.database.url:
+            return self.database.url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'snitch.db'}"
+
+
+def _env_name(location: tuple[int | str, ...]) -> str:
+    parts = [str(part).upper() for part in location if not isinstance(part, int)]
+    return ENV_PREFIX + NESTED_DELIMITER.join(parts) if parts else "settings"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning a validation failure into one line that names the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = _env_name(tuple(error["loc"]))
+            got = error.get("input")
+            shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+            problems.append(f"{name}: {error['msg']}{shown}")
+        raise ConfigError("invalid setting: " + "; ".join(problems)) from None
