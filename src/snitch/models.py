@@ -6,6 +6,8 @@ JavaScript in particular) cannot hold as numbers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
@@ -91,6 +93,24 @@ class Message(_Frozen):
         return sum(reaction.count for reaction in self.reactions)
 
 
+@dataclass(frozen=True)
+class Chat:
+    """The chat an edition is written from: one guild, its channels, messages oldest first.
+
+    A plain dataclass, not a pydantic model, so that 100,000 already-validated messages are
+    not validated again on the way into the newsroom.
+    """
+
+    guild: Guild
+    channels: Mapping[str, Channel]
+    messages: Sequence[Message]
+
+    def channel_name(self, channel_id: str) -> str:
+        """The channel's name, or its id when the export did not say."""
+        channel = self.channels.get(channel_id)
+        return channel.name if channel else channel_id
+
+
 class Persona(_Frozen):
     """A voice the Star Reporter writes in, and what the Editor looks for in that voice."""
 
@@ -114,6 +134,8 @@ class StorySignals(_Frozen):
     conflict: float
     excitement: float
     mystery: float
+    edits: int = 0
+    pinned: int = 0
 
 
 class Story(_Frozen):

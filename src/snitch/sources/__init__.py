@@ -1,0 +1,1 @@
+"""Where chat comes from: DiscordChatExporter exports, generated sample servers, the gateway."""
