@@ -1,0 +1,342 @@
+"""The offline News Desk: untangles interleaved chat into conversations and scores each one.
+
+A busy channel carries several conversations at once, so silence alone cannot separate them.
+Each message joins the live conversation with the strongest evidence: the message it replies
+to, the people it addresses, whether its author is already talking there, shared topic words,
+and how recently the conversation spoke. Without enough evidence it starts a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from snitch.models import Chat, Message, Story, StorySignals
+from snitch.newsroom.text import (
+    conflict_cues,
+    excitement_cues,
+    mystery_cues,
+    safe_name,
+    topic_terms,
+)
+
+CONVERSATIONAL_KINDS = frozenset({"Default", "Reply"})
+ADDRESS_PREFIX = re.compile(r"^\s*@?([^\s:,@<>]{2,32})\s*[:,]")
+AT_NAME = re.compile(r"@([^\W_][\w.'-]{1,31})")
+BURST_WINDOW_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class GroupingWeights:
+    """How much each kind of evidence counts when a message picks its conversation."""
+
+    gap_seconds: float = 1800.0
+    resume_seconds: float = 7200.0
+    max_candidates: int = 12
+    addressed: float = 2.5
+    addressed_back: float = 1.6
+    author: float = 0.9
+    lexical: float = 2.2
+    recency: float = 1.0
+    recency_seconds: float = 90.0
+    threshold: float = 0.55
+
+
+@dataclass
+class _Thread:
+    """A conversation being assembled."""
+
+    messages: list[Message] = field(default_factory=list)
+    last: float = 0.0
+    spoke: dict[str, float] = field(default_factory=dict)
+    addressed: dict[str, float] = field(default_factory=dict)
+    terms: Counter[str] = field(default_factory=Counter)
+
+
+class _NameIndex:
+    """Resolves "alice: ..." and "@alice" to author ids, from the names seen in the chat."""
+
+    def __init__(self, messages: Iterable[Message]) -> None:
+        self._ids: dict[str, str] = {}
+        for message in messages:
+            for author in (message.author, *message.mentions):
+                for name in (author.name, author.nickname):
+                    if name:
+                        self._ids.setdefault(name.lower(), author.id)
+
+    def addressed(self, message: Message) -> set[str]:
+        """Everyone a message speaks to, by mention or by name, apart from its author."""
+        found = {author.id for author in message.mentions}
+        content = message.content
+        prefix = ADDRESS_PREFIX.match(content)
+        if prefix:
+            found.add(self._ids.get(prefix.group(1).lower(), ""))
+        if "@" in content:
+            for name in AT_NAME.findall(content):
+                found.add(self._ids.get(name.lower(), ""))
+        found.discard("")
+        found.discard(message.author.id)
+        return found
+
+
+def is_conversational(message: Message) -> bool:
+    """Human chat that can belong to a conversation (not bots, joins or pin notices)."""
+    return not message.author.is_bot and message.kind in CONVERSATIONAL_KINDS
+
+
+def _idf(messages: Sequence[Message]) -> dict[str, float]:
+    document_frequency: Counter[str] = Counter()
+    for message in messages:
+        document_frequency.update(topic_terms(message.content))
+    total = max(len(messages), 1)
+    return {term: math.log(total / count) for term, count in document_frequency.items()}
+
+
+def group_conversations(
+    messages: Sequence[Message], weights: GroupingWeights | None = None
+) -> list[list[Message]]:
+    """Partition messages into conversations; every message lands in exactly one."""
+    weights = weights or GroupingWeights()
+    ordered = sorted(messages, key=lambda message: (message.timestamp, message.id))
+    names = _NameIndex(ordered)
+    idf = _idf(ordered)
+    threads: list[_Thread] = []
+    thread_of: dict[str, _Thread] = {}
+    live_by_channel: dict[str, dict[int, _Thread]] = {}
+
+    for message in ordered:
+        now = message.timestamp.timestamp()
+        if not is_conversational(message):
+            thread = _Thread()
+            threads.append(thread)
+            thread.messages.append(message)
+            thread_of[message.id] = thread
+            continue
+        live = live_by_channel.setdefault(message.channel_id, {})
+        _forget_stale(live, now - weights.resume_seconds)
+        terms = topic_terms(message.content)
+        addressed = names.addressed(message)
+        replied = thread_of.get(message.reply_to_id) if message.reply_to_id else None
+        if replied is None or replied.messages[0].channel_id != message.channel_id:
+            replied = _best_thread(message, now, terms, addressed, live, idf, weights)
+        thread = replied or _Thread()
+        if replied is None:
+            threads.append(thread)
+        _join(thread, message, now, terms, addressed)
+        thread_of[message.id] = thread
+        live.pop(id(thread), None)
+        live[id(thread)] = thread  # most recently active last
+    return [thread.messages for thread in threads]
+
+
+def _forget_stale(live: dict[int, _Thread], horizon: float) -> None:
+    for key in [key for key, thread in live.items() if thread.last < horizon]:
+        del live[key]
+
+
+def _freshness(age: float, weights: GroupingWeights) -> float:
+    return 1.0 if age <= weights.gap_seconds else weights.gap_seconds / age
+
+
+def _best_thread(
+    message: Message,
+    now: float,
+    terms: frozenset[str],
+    addressed: set[str],
+    live: Mapping[int, _Thread],
+    idf: Mapping[str, float],
+    weights: GroupingWeights,
+) -> _Thread | None:
+    author = message.author.id
+    term_weight = sum(idf.get(term, 0.0) for term in terms)
+    best: _Thread | None = None
+    best_score = weights.threshold
+    for rank, thread in enumerate(reversed(list(live.values()))):
+        if rank >= weights.max_candidates:
+            break
+        score = weights.recency * math.exp(-(now - thread.last) / weights.recency_seconds)
+        for person in addressed:
+            spoke = thread.spoke.get(person)
+            if spoke is not None:
+                score += weights.addressed * _freshness(now - spoke, weights)
+        asked = thread.addressed.get(author)
+        if asked is not None:
+            score += weights.addressed_back * _freshness(now - asked, weights)
+        spoke = thread.spoke.get(author)
+        if spoke is not None:
+            score += weights.author * _freshness(now - spoke, weights)
+        if term_weight > 0.0:
+            shared = sum(idf.get(term, 0.0) for term in terms if term in thread.terms)
+            score += weights.lexical * shared / term_weight
+        if now - thread.last > weights.gap_seconds:
+            score *= weights.gap_seconds / (now - thread.last)
+        if score > best_score:
+            best, best_score = thread, score
+    return best
+
+
+def _join(
+    thread: _Thread, message: Message, now: float, terms: frozenset[str], addressed: set[str]
+) -> None:
+    thread.messages.append(message)
+    thread.last = now
+    thread.spoke[message.author.id] = now
+    for person in addressed:
+        thread.addressed[person] = now
+    thread.terms.update(terms)
+
+
+def group_by_time_gap(messages: Sequence[Message], gap_seconds: float) -> list[list[Message]]:
+    """The baseline most recap bots use: a channel's silence longer than the gap ends a topic."""
+    groups: list[list[Message]] = []
+    open_group: dict[str, list[Message]] = {}
+    last_seen: dict[str, float] = {}
+    for message in sorted(messages, key=lambda message: (message.timestamp, message.id)):
+        now = message.timestamp.timestamp()
+        channel = message.channel_id
+        group = open_group.get(channel)
+        if group is None or now - last_seen[channel] > gap_seconds:
+            group = []
+            groups.append(group)
+            open_group[channel] = group
+        group.append(message)
+        last_seen[channel] = now
+    return groups
+
+
+def measure(conversation: Sequence[Message]) -> StorySignals:
+    """Newsworthiness signals of one conversation, each on its natural scale."""
+    ids = {message.id for message in conversation}
+    humans = {message.author.id for message in conversation if not message.author.is_bot}
+    times = [message.timestamp.timestamp() for message in conversation]
+    burst, start = 0, 0
+    for end, moment in enumerate(times):
+        while moment - times[start] > BURST_WINDOW_SECONDS:
+            start += 1
+        burst = max(burst, end - start + 1)
+    return StorySignals(
+        messages=len(conversation),
+        participants=len(humans),
+        reactions=sum(message.reaction_count for message in conversation),
+        replies=sum(1 for message in conversation if message.reply_to_id in ids),
+        mentions=sum(len(message.mentions) for message in conversation),
+        burst=float(burst),
+        conflict=float(sum(conflict_cues(message.content) for message in conversation)),
+        excitement=float(sum(excitement_cues(message.content) for message in conversation)),
+        mystery=float(sum(mystery_cues(message.content) for message in conversation)),
+        edits=sum(1 for message in conversation if message.edited_at is not None),
+        pinned=sum(1 for message in conversation if message.is_pinned),
+    )
+
+
+def newsworthiness(signals: StorySignals) -> float:
+    """One score from the signals; logarithms so no single signal can drown the rest."""
+    if signals.participants == 0:
+        return 0.0
+    log = math.log1p
+    score = (
+        1.0 * log(signals.messages)
+        + 1.6 * log(max(signals.participants - 1, 0))
+        + 1.2 * log(signals.reactions)
+        + 0.8 * log(signals.replies)
+        + 0.7 * log(max(signals.burst - 1, 0))
+        + 0.9 * log(signals.conflict)
+        + 0.7 * log(signals.excitement)
+        + 0.5 * log(signals.mystery + signals.edits)
+        + 1.0 * log(signals.pinned)
+    )
+    return round(score, 3)
+
+
+def is_newsworthy(signals: StorySignals) -> bool:
+    """Worth a reader's time: a real exchange, or a single message the server rallied around."""
+    if signals.participants == 0:
+        return False
+    exchange = signals.participants >= 2 and signals.messages >= 3
+    return exchange or signals.reactions >= 3 or signals.pinned > 0
+
+
+def keywords(
+    conversation: Sequence[Message], idf: Mapping[str, float], limit: int = 3
+) -> tuple[str, ...]:
+    """The words that set this conversation apart from the rest of the chat."""
+    counts: Counter[str] = Counter()
+    names: set[str] = set()
+    for message in conversation:
+        for person in (message.author, *message.mentions):
+            names.update(word.lower() for word in (person.name, person.nickname or ""))
+        if is_conversational(message):
+            counts.update(topic_terms(message.content))
+    for name in names:
+        counts.pop(name, None)
+    ranked = sorted(counts.items(), key=lambda item: (-(item[1] * idf.get(item[0], 0.0)), item[0]))
+    repeated = [term for term, count in ranked if count >= 2]
+    chosen = repeated[:limit] if len(repeated) >= 2 else [term for term, _ in ranked[:limit]]
+    return tuple(chosen)
+
+
+def neutral_title(
+    keywords: Sequence[str], channel_name: str, conversation: Sequence[Message]
+) -> str:
+    """A plain, factual title; the Star Reporter writes the tabloid one."""
+    if keywords:
+        topic = " & ".join(keywords[:2])
+        return f"{topic[0].upper()}{topic[1:]} in #{channel_name}"
+    first = conversation[0]
+    return f"A message from {safe_name(first.author.display_name)} in #{channel_name}"
+
+
+def story_id(conversation: Sequence[Message]) -> str:
+    """Stable id for the same conversation, whatever order the input came in."""
+    digest = hashlib.blake2b(digest_size=6)
+    for message_id in sorted(message.id for message in conversation):
+        digest.update(message_id.encode())
+    return f"story-{digest.hexdigest()}"
+
+
+class OfflineNewsDesk:
+    """The News Desk with no network: conversation threading and newsworthiness scoring."""
+
+    def __init__(self, weights: GroupingWeights | None = None) -> None:
+        self._weights = weights or GroupingWeights()
+
+    async def find_stories(self, chat: Chat, *, include_all: bool = False) -> list[Story]:
+        """See ``NewsDesk.find_stories``."""
+        return self.find_stories_now(chat, include_all=include_all)
+
+    def find_stories_now(self, chat: Chat, *, include_all: bool = False) -> list[Story]:
+        """The synchronous core, for callers that are not in an event loop."""
+        idf = _idf(chat.messages)
+        stories = []
+        for conversation in group_conversations(chat.messages, self._weights):
+            signals = measure(conversation)
+            if not include_all and not is_newsworthy(signals):
+                continue
+            first = conversation[0]
+            channel_name = chat.channel_name(first.channel_id)
+            terms = keywords(conversation, idf)
+            participants = dict.fromkeys(
+                message.author.id for message in conversation if not message.author.is_bot
+            )
+            stories.append(
+                Story(
+                    id=story_id(conversation),
+                    title=neutral_title(terms, channel_name, conversation),
+                    guild_id=first.guild_id,
+                    channel_id=first.channel_id,
+                    channel_name=channel_name,
+                    message_ids=tuple(message.id for message in conversation),
+                    participants=tuple(participants),
+                    score=newsworthiness(signals),
+                    start=first.timestamp,
+                    end=conversation[-1].timestamp,
+                    signals=signals,
+                    keywords=terms,
+                )
+            )
+        stories.sort(key=lambda story: (-story.score, story.start, story.id))
+        return stories

@@ -1,0 +1,161 @@
+"""Text handling the desks share: tokens, newsroom cues, mention rendering and defanging.
+
+Defanging is the one guarantee every desk relies on: nothing the newsroom writes may ping,
+whatever the chat contained.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+from snitch.models import Message
+
+WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?", re.UNICODE)
+USER_TOKEN = re.compile(r"<@!?(\d+)>")
+ROLE_TOKEN = re.compile(r"<@&(\d+)>")
+CHANNEL_TOKEN = re.compile(r"<#(\d+)>")
+MASS_PING = re.compile(r"@(everyone|here)", re.IGNORECASE)
+# What must never reach a quote: any of these in Discord-bound text can ping or leak ids.
+PING_HAZARD = re.compile(r"@(?:everyone|here)|<@[!&]?\d+>|<#\d+>", re.IGNORECASE)
+ZERO_WIDTH_SPACE = "\u200b"
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are aren't as at be because
+    been before being below between both but by can can't cannot could couldn't did
+    didn't do does doesn't doing don't down during each few for from further get got had
+    hadn't has hasn't have haven't having he he'd he'll he's her here here's hers
+    herself him himself his how how's i i'd i'll i'm i've if in into is isn't it it's
+    its itself just let's like me more most mustn't my myself no nor not now of off on
+    once only or other ought our ours ourselves out over own really same shan't she
+    she'd she'll she's should shouldn't so some such than that that's the their theirs
+    them themselves then there there's these they they'd they'll they're they've this
+    those through to too under until up very was wasn't we we'd we'll we're we've were
+    weren't what what's when when's where where's which while who who's whom why why's
+    will with won't would wouldn't you you'd you'll you're you've your yours yourself
+    yourselves yeah yes yep ok okay lol lmao haha hahaha oh ah um uh hmm gonna wanna
+    gotta yea nah u ur im dont cant wont thats its idk tbh imo btw rn pls thanks thank
+    one two think know see go going make made want need say said thing things much many
+    still even well back way good right time today tomorrow yesterday now""".split()
+)
+
+CONFLICT_CUES = frozenset(
+    """wrong liar lie lies lying disagree ridiculous stupid hate unfair blame blamed fault
+    nonsense rude argue arguing fight fighting furious angry mad outrageous absurd
+    betrayal betrayed cheated cheating cheat toxic petty jealous hypocrite delusional
+    clown trash worst insulting offended awful terrible disgusting unbelievable excuse""".split()
+)
+CONFLICT_PHRASES = (
+    "you're wrong",
+    "that's a lie",
+    "how dare",
+    "shut up",
+    "not true",
+    "take that back",
+    "excuse me",
+    "are you serious",
+    "you always",
+    "you never",
+    "says who",
+)
+EXCITEMENT_CUES = frozenset(
+    """omg wow insane hype hyped amazing incredible awesome legendary congrats
+    congratulations finally yay woo woohoo epic huge unreal goat clutch win won winner
+    champion champions victory massive wild pog poggers lesgo letsgo""".split()
+)
+EXCITEMENT_PHRASES = ("let's go", "lets go", "no way", "can't believe", "big news", "so good")
+MYSTERY_CUES = frozenset(
+    """who whodunit mystery mysterious suspicious sus secret secretly rumor rumour rumours
+    rumors deleted vanished disappeared missing hidden clue clues strange weird odd
+    conspiracy leak leaked anonymous culprit evidence""".split()
+)
+MYSTERY_PHRASES = ("what happened", "who did", "someone deleted", "where did", "who deleted")
+EXCITED_EMOJI = frozenset("🔥🎉😱🤯🚀💯🏆😍🥳👏")
+
+
+@lru_cache(maxsize=65536)
+def _tokens_cached(content: str) -> tuple[str, ...]:
+    return tuple(word.lower() for word in WORD.findall(content))
+
+
+def words(content: str) -> tuple[str, ...]:
+    """Lower-cased words, in order (cached: the desks ask about the same message often)."""
+    return _tokens_cached(content)
+
+
+NOT_TOPICAL = re.compile(r"https?://\S+|<[^>\s]*>|:[\w~-]+:")
+
+
+@lru_cache(maxsize=65536)
+def topic_terms(content: str) -> frozenset[str]:
+    """Words that say what a message is about: no links, emoji names, stopwords or numbers."""
+    if "://" in content or "<" in content or ":" in content:
+        content = NOT_TOPICAL.sub(" ", content)
+    return frozenset(
+        word
+        for word in words(content)
+        if len(word) > 2 and word not in STOPWORDS and not word.isdigit()
+    )
+
+
+def _count(text: str, cues: frozenset[str], phrases: Iterable[str]) -> int:
+    lowered = text.lower()
+    hits = sum(1 for word in words(text) if word in cues)
+    return hits + sum(lowered.count(phrase) for phrase in phrases)
+
+
+def conflict_cues(text: str) -> int:
+    """Signs of a row: accusations, insults, shouting in capitals."""
+    shouting = sum(1 for word in WORD.findall(text) if len(word) >= 4 and word.isupper())
+    return _count(text, CONFLICT_CUES, CONFLICT_PHRASES) + shouting
+
+
+def excitement_cues(text: str) -> int:
+    """Signs of hype: exclamations, celebratory words and emoji."""
+    bangs = text.count("!!")
+    emoji = sum(1 for char in text if char in EXCITED_EMOJI)
+    return _count(text, EXCITEMENT_CUES, EXCITEMENT_PHRASES) + bangs + emoji
+
+
+def mystery_cues(text: str) -> int:
+    """Signs of intrigue: questions, whodunits, things deleted or hidden."""
+    return _count(text, MYSTERY_CUES, MYSTERY_PHRASES) + min(text.count("?"), 2)
+
+
+def safe_name(name: str) -> str:
+    """A display name that cannot turn into a mass ping when written after an ``@``."""
+    cleaned = " ".join(name.replace("@", "").split())
+    if cleaned.lower() in {"everyone", "here"}:
+        return cleaned[0] + ZERO_WIDTH_SPACE + cleaned[1:]
+    return cleaned or "someone"
+
+
+def display_content(message: Message) -> str:
+    """A message's text as readers see it: user mention tokens shown as ``@name``.
+
+    Quotes are verbatim substrings of this text, so it is the single definition both the
+    reporter and every quote check use.
+    """
+    content = message.content
+    if "<@" not in content:
+        return content
+    names = {author.id: safe_name(author.display_name) for author in message.mentions}
+
+    def user(match: re.Match[str]) -> str:
+        return "@" + names.get(match.group(1), "unknown-user")
+
+    return USER_TOKEN.sub(user, content)
+
+
+def defang(text: str) -> str:
+    """Make text safe to post: no mass pings, no raw user, role or channel tokens."""
+    text = MASS_PING.sub(lambda match: "@" + ZERO_WIDTH_SPACE + match.group(1), text)
+    text = ROLE_TOKEN.sub("@role", text)
+    text = USER_TOKEN.sub("@user", text)
+    return CHANNEL_TOKEN.sub("#channel", text)
+
+
+def is_pingless(text: str) -> bool:
+    """True when text holds nothing that Discord would turn into a ping or a raw mention."""
+    return PING_HAZARD.search(text) is None
