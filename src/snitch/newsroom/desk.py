@@ -37,13 +37,15 @@ class GroupingWeights:
     gap_seconds: float = 1800.0
     resume_seconds: float = 7200.0
     max_candidates: int = 12
-    addressed: float = 2.5
-    addressed_back: float = 1.6
-    author: float = 0.9
-    lexical: float = 2.2
-    recency: float = 1.0
+    addressed: float = 2.0
+    addressed_back: float = 2.0
+    own_thread: float = 3.0
+    author: float = 0.8
+    lexical: float = 1.2
+    recency: float = 1.9
     recency_seconds: float = 90.0
-    threshold: float = 0.55
+    threshold: float = 2.0
+    novelty: float = 0.45
 
 
 @dataclass
@@ -93,7 +95,7 @@ def _idf(messages: Sequence[Message]) -> dict[str, float]:
     for message in messages:
         document_frequency.update(topic_terms(message.content))
     total = max(len(messages), 1)
-    return {term: math.log(total / count) for term, count in document_frequency.items()}
+    return {term: math.log1p(total / count) for term, count in document_frequency.items()}
 
 
 def group_conversations(
@@ -106,7 +108,7 @@ def group_conversations(
     idf = _idf(ordered)
     threads: list[_Thread] = []
     thread_of: dict[str, _Thread] = {}
-    live_by_channel: dict[str, dict[int, _Thread]] = {}
+    channels: dict[str, _Channel] = {}
 
     for message in ordered:
         now = message.timestamp.timestamp()
@@ -116,30 +118,42 @@ def group_conversations(
             thread.messages.append(message)
             thread_of[message.id] = thread
             continue
-        live = live_by_channel.setdefault(message.channel_id, {})
-        _forget_stale(live, now - weights.resume_seconds)
+        channel = channels.setdefault(message.channel_id, _Channel())
+        channel.forget_before(now - weights.resume_seconds)
         terms = topic_terms(message.content)
         addressed = names.addressed(message)
-        replied = thread_of.get(message.reply_to_id) if message.reply_to_id else None
-        if replied is None or replied.messages[0].channel_id != message.channel_id:
-            replied = _best_thread(message, now, terms, addressed, live, idf, weights)
-        thread = replied or _Thread()
-        if replied is None:
+        chosen = thread_of.get(message.reply_to_id) if message.reply_to_id else None
+        if chosen is None or chosen.messages[0].channel_id != message.channel_id:
+            chosen = _best_thread(message, now, terms, addressed, channel, idf, weights)
+        thread = chosen or _Thread()
+        if chosen is None:
             threads.append(thread)
         _join(thread, message, now, terms, addressed)
         thread_of[message.id] = thread
-        live.pop(id(thread), None)
-        live[id(thread)] = thread  # most recently active last
+        channel.touch(thread, message.author.id)
     return [thread.messages for thread in threads]
 
 
-def _forget_stale(live: dict[int, _Thread], horizon: float) -> None:
-    for key in [key for key, thread in live.items() if thread.last < horizon]:
-        del live[key]
+@dataclass
+class _Channel:
+    """The conversations still open in one channel, and where each person last spoke."""
 
+    live: dict[int, _Thread] = field(default_factory=dict)
+    latest_of: dict[str, _Thread] = field(default_factory=dict)
 
-def _freshness(age: float, weights: GroupingWeights) -> float:
-    return 1.0 if age <= weights.gap_seconds else weights.gap_seconds / age
+    def forget_before(self, horizon: float) -> None:
+        stale = [key for key, thread in self.live.items() if thread.last < horizon]
+        for key in stale:
+            del self.live[key]
+
+    def touch(self, thread: _Thread, author: str) -> None:
+        self.live.pop(id(thread), None)
+        self.live[id(thread)] = thread  # most recently active last
+        self.latest_of[author] = thread
+
+    def recent(self, limit: int) -> list[_Thread]:
+        threads = list(self.live.values())
+        return threads[-limit:]
 
 
 def _best_thread(
@@ -147,36 +161,44 @@ def _best_thread(
     now: float,
     terms: frozenset[str],
     addressed: set[str],
-    live: Mapping[int, _Thread],
+    channel: _Channel,
     idf: Mapping[str, float],
     weights: GroupingWeights,
 ) -> _Thread | None:
     author = message.author.id
+    own = channel.latest_of.get(author)
+    addressed_threads = [channel.latest_of.get(person) for person in addressed]
     term_weight = sum(idf.get(term, 0.0) for term in terms)
     best: _Thread | None = None
-    best_score = weights.threshold
-    for rank, thread in enumerate(reversed(list(live.values()))):
-        if rank >= weights.max_candidates:
-            break
-        score = weights.recency * math.exp(-(now - thread.last) / weights.recency_seconds)
-        for person in addressed:
-            spoke = thread.spoke.get(person)
-            if spoke is not None:
-                score += weights.addressed * _freshness(now - spoke, weights)
-        asked = thread.addressed.get(author)
-        if asked is not None:
-            score += weights.addressed_back * _freshness(now - asked, weights)
+    best_score = 0.0
+    any_overlap = False
+    for thread in channel.recent(weights.max_candidates):
+        idle = now - thread.last
+        score = weights.recency * math.exp(-idle / weights.recency_seconds)
         spoke = thread.spoke.get(author)
         if spoke is not None:
-            score += weights.author * _freshness(now - spoke, weights)
+            fresh = math.exp(-(now - spoke) / weights.gap_seconds)
+            score += (weights.own_thread if thread is own else weights.author) * fresh
+        for person, their_thread in zip(addressed, addressed_threads, strict=True):
+            if their_thread is thread:
+                score += weights.addressed
+            elif person in thread.spoke:
+                score += weights.addressed / 2.0
+        asked = thread.addressed.get(author)
+        if asked is not None:
+            score += weights.addressed_back * math.exp(-(now - asked) / weights.gap_seconds)
         if term_weight > 0.0:
             shared = sum(idf.get(term, 0.0) for term in terms if term in thread.terms)
+            any_overlap = any_overlap or shared > 0.0
             score += weights.lexical * shared / term_weight
-        if now - thread.last > weights.gap_seconds:
-            score *= weights.gap_seconds / (now - thread.last)
+        if idle > weights.gap_seconds:
+            score *= weights.gap_seconds / idle
         if score > best_score:
             best, best_score = thread, score
-    return best
+    bar = weights.threshold
+    if term_weight > 0.0 and not any_overlap and len(terms) >= 2:
+        bar += weights.novelty
+    return best if best_score >= bar else None
 
 
 def _join(
