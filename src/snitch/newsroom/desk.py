@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 
 from snitch.models import Chat, Message, Story, StorySignals
 from snitch.newsroom.text import (
+    CONFLICT_CUES,
+    EXCITEMENT_CUES,
+    MYSTERY_CUES,
     conflict_cues,
     excitement_cues,
     mystery_cues,
@@ -28,6 +31,8 @@ CONVERSATIONAL_KINDS = frozenset({"Default", "Reply"})
 ADDRESS_PREFIX = re.compile(r"^\s*@?([^\s:,@<>]{2,32})\s*[:,]")
 AT_NAME = re.compile(r"@([^\W_][\w.'-]{1,31})")
 BURST_WINDOW_SECONDS = 300.0
+# Words that say how people talk, not what about: no good as a story's topic.
+CUE_WORDS = CONFLICT_CUES | EXCITEMENT_CUES | MYSTERY_CUES | {"believe"}
 
 
 @dataclass(frozen=True)
@@ -293,8 +298,8 @@ def keywords(
             names.update(word.lower() for word in (person.name, person.nickname or ""))
         if is_conversational(message):
             counts.update(topic_terms(message.content))
-    for name in names:
-        counts.pop(name, None)
+    for word in names | CUE_WORDS:
+        counts.pop(word, None)
     ranked = sorted(counts.items(), key=lambda item: (-(item[1] * idf.get(item[0], 0.0)), item[0]))
     repeated = [term for term, count in ranked if count >= 2]
     chosen = repeated[:limit] if len(repeated) >= 2 else [term for term, _ in ranked[:limit]]

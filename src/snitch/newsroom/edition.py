@@ -8,7 +8,7 @@ from datetime import datetime
 from snitch.errors import EmptyWindowError
 from snitch.log import get_logger
 from snitch.models import Chat, Newsletter, Persona, TimeWindow
-from snitch.newsroom.desk import OfflineNewsDesk
+from snitch.newsroom.desk import GroupingWeights, OfflineNewsDesk
 from snitch.newsroom.editor import OfflineEditor
 from snitch.newsroom.protocols import EditorInChief, NewsDesk, StarReporter
 from snitch.newsroom.reporter import OfflineReporter
@@ -57,6 +57,8 @@ class Newsroom:
         return edition
 
 
-def offline_newsroom() -> Newsroom:
+def offline_newsroom(weights: GroupingWeights | None = None) -> Newsroom:
     """The embedded default: no key, no network, deterministic."""
-    return Newsroom(desk=OfflineNewsDesk(), editor=OfflineEditor(), reporter=OfflineReporter())
+    return Newsroom(
+        desk=OfflineNewsDesk(weights), editor=OfflineEditor(), reporter=OfflineReporter()
+    )

@@ -68,10 +68,12 @@ VOICES: dict[str, Voice] = {
             "feud": (
                 "SHOCK FEUD ROCKS #{channel} OVER {TOPIC}!",
                 "CLAWS OUT: {star} SPARKS {TOPIC} SHOWDOWN",
+                "{TOPIC} WAR: FRIENDSHIPS END IN #{channel}",
             ),
             "hype": (
                 "#{channel} GOES WILD FOR {TOPIC}!",
                 "EVERYONE'S TALKING: THE {TOPIC} FRENZY",
+                "{star} STARTS A {TOPIC} STAMPEDE",
             ),
             "mystery": (
                 "WHO KNEW WHAT? THE {TOPIC} RIDDLE OF #{channel}",
@@ -108,10 +110,12 @@ VOICES: dict[str, Voice] = {
             "feud": (
                 "Bad Blood in #{channel}: The {Topic} Affair",
                 "Knives Out Over {Topic} in #{channel}",
+                "{star} Picked a Fight Over {Topic}. It Didn't End Well",
             ),
             "hype": (
                 "The Night #{channel} Lost Its Head Over {Topic}",
                 "Too Much Noise About {Topic}, and Not Enough Answers",
+                "Everybody Wanted a Piece of the {Topic}",
             ),
             "mystery": (
                 "The Case of the {Topic} in #{channel}",
@@ -148,10 +152,12 @@ VOICES: dict[str, Voice] = {
             "feud": (
                 "{TOPIC} DERBY TURNS FIERY IN #{channel}!",
                 "{star} GOES STUDS-UP IN {TOPIC} CLASH",
+                "RED CARDS FLY IN THE #{channel} {TOPIC} DERBY",
             ),
             "hype": (
                 "WHAT A SCENE! #{channel} ERUPTS OVER {TOPIC}",
                 "{star} LEADS THE {TOPIC} CHARGE IN #{channel}",
+                "LATE WINNER! {TOPIC} SENDS #{channel} INTO RAPTURES",
             ),
             "mystery": (
                 "VAR CHECK: THE {TOPIC} CONTROVERSY IN #{channel}",
@@ -188,10 +194,12 @@ VOICES: dict[str, Voice] = {
             "feud": (
                 "Hear Ye! A Great Dispute Over {Topic} Doth Rage in #{channel}",
                 "Discord in the Realm: {star} and the {Topic} Quarrel",
+                "The Court Is Divided Upon the Matter of {Topic}",
             ),
             "hype": (
                 "Rejoice! #{channel} Celebrateth {Topic}",
                 "Great Jubilation in #{channel} Over {Topic}",
+                "Let Trumpets Sound: {star} Heraldeth {Topic}",
             ),
             "mystery": (
                 "A Riddle Vexeth the Court: The {Topic} Question",

@@ -36,7 +36,7 @@ from snitch.newsroom.text import (
 )
 
 MAX_QUOTE_CHARS = 220
-MIN_QUOTE_WORDS = 2
+MIN_QUOTE_WORDS = 3
 SEGMENT = re.compile(r"[^\n.!?]+[.!?]*")
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_~|>\[\]()#])")
@@ -134,9 +134,16 @@ def angle_of(story: Story) -> Angle:
     return angle if cues[angle] >= max(2.0, 0.1 * signals.messages) else "chatter"
 
 
-def _choose(options: Sequence[str], story_id: str, salt: str) -> str:
+def _choose(options: Sequence[str], story_id: str, salt: str, used: set[str] | None = None) -> str:
+    """A stable pick for this story; with ``used``, one not yet used in the edition if any."""
     digest = hashlib.blake2b(f"{story_id}:{salt}".encode(), digest_size=4).digest()
-    return options[int.from_bytes(digest, "big") % len(options)]
+    start = int.from_bytes(digest, "big") % len(options)
+    rotation = [options[(start + step) % len(options)] for step in range(len(options))]
+    choice = next((option for option in rotation if used is None or option not in used), None)
+    choice = choice or rotation[0]
+    if used is not None:
+        used.add(choice)
+    return choice
 
 
 def _fill(template: str, facts: Mapping[str, str]) -> str:
@@ -183,8 +190,8 @@ def story_facts(story: Story, messages: Sequence[Message]) -> dict[str, str]:
     }
 
 
-def _headline(voice: Voice, story: Story, facts: Mapping[str, str]) -> str:
-    template = _choose(voice.headlines[angle_of(story)], story.id, "headline")
+def _headline(voice: Voice, story: Story, facts: Mapping[str, str], used: set[str]) -> str:
+    template = _choose(voice.headlines[angle_of(story)], story.id, "headline", used)
     literal = PLACEHOLDER.sub("", template)
     title = _fill(template, facts)
     return title.upper() if literal.upper() == literal else title
@@ -229,8 +236,9 @@ class OfflineReporter:
         wanted = {plan.headline_story_id, *plan.supporting_story_ids}
         needed = {mid for sid in wanted for mid in by_id[sid].message_ids}
         messages = {message.id: message for message in chat.messages if message.id in needed}
+        used: set[str] = set()
         articles = [
-            self._article(voice, by_id[story_id], messages, role)
+            self._article(voice, by_id[story_id], messages, role, used)
             for story_id, role in [(plan.headline_story_id, "headline")]
             + [(story_id, "supporting") for story_id in plan.supporting_story_ids]
         ]
@@ -249,19 +257,25 @@ class OfflineReporter:
         )
 
     def _article(
-        self, voice: Voice, story: Story, messages: Mapping[str, Message], role: str
+        self,
+        voice: Voice,
+        story: Story,
+        messages: Mapping[str, Message],
+        role: str,
+        used: set[str],
     ) -> Article:
+        """One story written up; ``used`` keeps templates from repeating within an edition."""
         conversation = [messages[mid] for mid in story.message_ids if mid in messages]
         facts = story_facts(story, conversation)
         if role == "headline":
-            summary = _fill(_choose(voice.leads, story.id, "lead"), facts)
+            summary = _fill(_choose(voice.leads, story.id, "lead", used), facts)
             limit = 3
         else:
-            summary = _fill(_choose(voice.supporting, story.id, "support"), facts)
+            summary = _fill(_choose(voice.supporting, story.id, "support", used), facts)
             limit = 2 if story.signals.messages >= 8 else 1
         return Article(
             role="headline" if role == "headline" else "supporting",
-            title=defang(_headline(voice, story, facts)),
+            title=defang(_headline(voice, story, facts, used)),
             summary=defang(summary),
             channel_id=story.channel_id,
             message_ids=story.message_ids,

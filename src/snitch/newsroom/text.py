@@ -37,7 +37,8 @@ STOPWORDS = frozenset(
     yourselves yeah yes yep ok okay lol lmao haha hahaha oh ah um uh hmm gonna wanna
     gotta yea nah u ur im dont cant wont thats its idk tbh imo btw rn pls thanks thank
     one two think know see go going make made want need say said thing things much many
-    still even well back way good right time today tomorrow yesterday now""".split()
+    still even well back way good right time today tomorrow yesterday now omg wtf ngl fr
+    lowkey highkey bro guys tho literally actually honestly basically kinda sorta""".split()
 )
 
 CONFLICT_CUES = frozenset(
