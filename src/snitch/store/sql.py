@@ -1,0 +1,431 @@
+"""The SQL message store: one implementation for SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+Writes are dialect upserts (``INSERT ... ON CONFLICT (id) DO UPDATE``) sent with
+``executemany`` in chunks, so importing the same export twice leaves the same rows and a
+large import costs one round trip per chunk, not per message. The schema is owned by the
+Alembic migrations in ``migrations/``, which ``open_store`` runs to head on every start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final, Self
+
+from alembic import command
+from alembic.config import Config
+from alembic.util import CommandError
+from sqlalchemy import Connection, Insert, Table, event, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, Row, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from snitch.config import Settings
+from snitch.errors import StoreError
+from snitch.models import Author, Channel, Guild, Message, Reaction
+from snitch.store.schema import authors, channels, guilds, messages
+
+MIGRATIONS_DIR: Final = Path(__file__).parent / "migrations"
+
+# Rows per executemany call. executemany binds one row (13 variables) per execution, so
+# SQLite's bound-variable limit (999 before 3.32) is never approached whatever the chunk;
+# chunking bounds how many converted parameter sets the driver holds at once. Of 100,
+# 1000 and 5000, 1000 was fastest on SQLite (100,000 messages); PostgreSQL barely cared.
+ROWS_PER_CHUNK: Final = 1000
+
+# How long a SQLite writer waits for another writer's transaction before giving up.
+SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30.0
+# Execution option read by the SQLite ``begin`` hook: DEFERRED for reads, IMMEDIATE for
+# writers, so that two writers queue on the lock instead of one failing mid-transaction.
+_SQLITE_BEGIN: Final = "snitch_sqlite_begin"
+# Any constant: PostgreSQL advisory lock key that serialises concurrent migrations.
+_MIGRATION_LOCK_KEY: Final = 0x5A17C4
+
+
+def _describe(exc: BaseException) -> str:
+    """The driver's own message, without SQLAlchemy's echo of the SQL and its parameters
+    (which for a bulk upsert would be thousands of chat messages)."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return f"{type(exc.orig).__name__}: {exc.orig}".strip()
+    return f"{type(exc).__name__}: {exc}".strip()
+
+
+def _store_error(action: str, exc: BaseException) -> StoreError:
+    """The ``StoreError`` for a driver or connection failure during ``action``."""
+    message = f"{action} failed: {_describe(exc)}"
+    if isinstance(exc, IntegrityError) and "foreign key" in message.lower():
+        message += (
+            " (store a message's guild and channel before, or in the same unit of work as,"
+            " the message)"
+        )
+    return StoreError(message)
+
+
+@contextmanager
+def _store_errors(action: str) -> Iterator[None]:
+    """Turn driver and connection failures into ``StoreError`` naming what was attempted."""
+    try:
+        yield
+    except (SQLAlchemyError, OSError) as exc:
+        raise _store_error(action, exc) from exc
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The database file of a SQLite URL, or None for in-memory and URI-style databases."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    """Per-connection SQLite setup, and SQLAlchemy (not sqlite3) in charge of BEGIN.
+
+    sqlite3's legacy transaction control never BEGINs before DDL or SELECT, which would
+    make migrations non-atomic; so it is switched off and the ``begin`` hook emits BEGIN
+    itself (the recipe in SQLAlchemy's SQLite dialect documentation).
+    """
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            # WAL: readers do not block the writer, nor the writer readers.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # Safe with WAL (no corruption); only the last commits can be lost on power loss.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            # Off by default in SQLite; the schema's foreign keys mean nothing without it.
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """An async engine for ``url``, with the SQLite data directory created and tuned."""
+    try:
+        parsed = make_url(url)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"invalid database URL: {_describe(exc)}") from exc
+    shown = parsed.render_as_string(hide_password=True)
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite and (path := _sqlite_file(parsed)) is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the data directory {path.parent}: {exc}") from exc
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS} if is_sqlite else {}
+    try:
+        engine = create_async_engine(parsed, echo=echo, connect_args=connect_args)
+    except (SQLAlchemyError, ImportError) as exc:
+        raise StoreError(f"cannot use database {shown}: {_describe(exc)}") from exc
+    if engine.dialect.name not in ("sqlite", "postgresql"):
+        raise StoreError(f"unsupported database {shown}: use SQLite or PostgreSQL")
+    if is_sqlite:
+        _tune_sqlite(engine)
+    return engine
+
+
+@asynccontextmanager
+async def _writing(engine: AsyncEngine, action: str) -> AsyncIterator[AsyncConnection]:
+    """A connection in a write transaction (BEGIN IMMEDIATE on SQLite), committed on clean
+    exit and rolled back on any exception, including a failed commit.
+
+    Only the transaction's own steps (connect, begin, commit, rollback) are turned into
+    ``StoreError``: an exception from the block, even an ``OSError`` while reading an
+    export, propagates unchanged after the rollback.
+    """
+    with _store_errors(action):
+        connection = await engine.connect()
+    try:
+        if connection.dialect.name == "sqlite":
+            await connection.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+        from_block: BaseException | None = None
+        try:
+            # The context manager also rolls back when the commit itself fails (SQLite
+            # keeps the transaction open after a deferred foreign key refuses a COMMIT).
+            async with connection.begin():
+                try:
+                    yield connection
+                except BaseException as exc:
+                    from_block = exc
+                    raise
+        except (SQLAlchemyError, OSError) as exc:
+            if exc is from_block:
+                raise
+            raise _store_error(action, exc) from exc
+    finally:
+        await connection.close()
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    """Alembic's ``upgrade`` on an open connection, configured in code so that an installed
+    wheel needs no ``alembic.ini``."""
+    if connection.dialect.name == "postgresql":
+        # Two processes starting at once (bot and timer) would otherwise race to create
+        # the tables; the lock is released when the transaction ends.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` in one transaction: all of it applies, or none."""
+    try:
+        async with _writing(engine, "migrating the database schema") as connection:
+            with _store_errors("migrating the database schema"):
+                await connection.run_sync(_upgrade, revision)
+    except CommandError as exc:
+        raise StoreError(
+            f"cannot migrate the database schema: {exc} "
+            "(was this database written by a newer version of snitch?)"
+        ) from exc
+
+
+def _dedupe_by_id(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per id, the last one winning, as a later copy of a message is newer.
+
+    PostgreSQL refuses a statement that updates the same row twice, and the outcome
+    should not depend on how a batch happens to be chunked.
+    """
+    return list({row["id"]: row for row in rows}.values())
+
+
+def _author_json(author: Author) -> dict[str, Any]:
+    return {
+        "id": author.id,
+        "name": author.name,
+        "nickname": author.nickname,
+        "is_bot": author.is_bot,
+    }
+
+
+def _message_row(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "guild_id": message.guild_id,
+        "channel_id": message.channel_id,
+        "author_id": message.author.id,
+        "content": message.content,
+        "timestamp": message.timestamp,
+        "edited_at": message.edited_at,
+        "kind": message.kind,
+        "reply_to_id": message.reply_to_id,
+        "mentions": [_author_json(author) for author in message.mentions],
+        "reactions": [{"emoji": r.emoji, "count": r.count} for r in message.reactions],
+        "attachments_count": message.attachments_count,
+        "is_pinned": message.is_pinned,
+    }
+
+
+def _channel_row(channel: Channel) -> dict[str, Any]:
+    return {
+        "id": channel.id,
+        "guild_id": channel.guild_id,
+        "name": channel.name,
+        "kind": channel.kind,
+        "category": channel.category,
+        "parent_id": channel.parent_id,
+        "topic": channel.topic,
+    }
+
+
+class SqlWriter:
+    """The ``StoreWriter`` of one SQL transaction."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._connection = connection
+
+    async def upsert_guild(self, guild: Guild) -> None:
+        """Insert or update a guild by id."""
+        await self._upsert(guilds, [{"id": guild.id, "name": guild.name}], "storing a guild")
+
+    async def upsert_channels(self, channels_: Iterable[Channel]) -> None:
+        """Insert or update channels (and threads) by id."""
+        await self._upsert(channels, map(_channel_row, channels_), "storing channels")
+
+    async def upsert_messages(self, messages_: Sequence[Message]) -> int:
+        """Insert or update messages and their authors by id; returns how many distinct
+        messages were written."""
+        await self._upsert(
+            authors, (_author_json(m.author) for m in messages_), "storing message authors"
+        )
+        return await self._upsert(messages, map(_message_row, messages_), "storing messages")
+
+    def _insert(self, table: Table) -> Insert:
+        """``INSERT ... ON CONFLICT (id) DO UPDATE SET <every other column>`` for the dialect."""
+        dialect = self._connection.dialect.name
+        if dialect == "sqlite":
+            sqlite_stmt = sqlite.insert(table)
+            excluded = sqlite_stmt.excluded
+            return sqlite_stmt.on_conflict_do_update(
+                index_elements=[table.c.id],
+                set_={c.name: excluded[c.name] for c in table.columns if not c.primary_key},
+            )
+        pg_stmt = postgresql.insert(table)
+        return pg_stmt.on_conflict_do_update(
+            index_elements=[table.c.id],
+            set_={c.name: pg_stmt.excluded[c.name] for c in table.columns if not c.primary_key},
+        )
+
+    async def _upsert(self, table: Table, rows: Iterable[dict[str, Any]], action: str) -> int:
+        """Upsert ``rows`` with executemany, in chunks; returns the number of distinct ids."""
+        unique = _dedupe_by_id(rows)
+        if not unique:
+            return 0
+        statement = self._insert(table)
+        with _store_errors(action):
+            for start in range(0, len(unique), ROWS_PER_CHUNK):
+                chunk = unique[start : start + ROWS_PER_CHUNK]
+                await self._connection.execute(statement, chunk)
+        return len(unique)
+
+
+def _message_from_row(row: Row[Any]) -> Message:
+    values = row._mapping
+    return Message(
+        id=values["id"],
+        guild_id=values["guild_id"],
+        channel_id=values["channel_id"],
+        author=Author(
+            id=values["author_id"],
+            name=values["author_name"],
+            nickname=values["author_nickname"],
+            is_bot=values["author_is_bot"],
+        ),
+        content=values["content"],
+        timestamp=values["timestamp"],
+        edited_at=values["edited_at"],
+        kind=values["kind"],
+        reply_to_id=values["reply_to_id"],
+        mentions=tuple(Author.model_validate(item) for item in values["mentions"]),
+        reactions=tuple(Reaction.model_validate(item) for item in values["reactions"]),
+        attachments_count=values["attachments_count"],
+        is_pinned=values["is_pinned"],
+    )
+
+
+class SqlStore:
+    """The ``Store`` on SQLite or PostgreSQL; build it with ``open_store``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The underlying engine, for maintenance and tests."""
+        return self._engine
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[SqlWriter]:
+        """A transaction: committed when the block exits cleanly, rolled back on any error.
+
+        Errors raised by the block itself propagate unchanged after the rollback; a failure
+        of the database (including at commit, where foreign keys are checked) becomes
+        ``StoreError``.
+        """
+        async with _writing(self._engine, "writing to the store") as connection:
+            yield SqlWriter(connection)
+
+    async def guilds(self) -> list[Guild]:
+        """Every stored guild, by name."""
+        query = select(guilds.c.id, guilds.c.name).order_by(guilds.c.name, guilds.c.id)
+        with _store_errors("reading guilds"):
+            async with self._engine.connect() as connection:
+                result = await connection.execute(query)
+                return [Guild(id=row.id, name=row.name) for row in result]
+
+    async def channels(self, guild_id: str) -> list[Channel]:
+        """The stored channels (and threads) of one guild, by name."""
+        query = (
+            select(channels)
+            .where(channels.c.guild_id == guild_id)
+            .order_by(channels.c.name, channels.c.id)
+        )
+        with _store_errors("reading channels"):
+            async with self._engine.connect() as connection:
+                result = await connection.execute(query)
+                return [Channel.model_validate(dict(row._mapping)) for row in result]
+
+    async def messages(
+        self,
+        guild_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        channel_ids: Sequence[str] | None = None,
+    ) -> list[Message]:
+        """Messages of a guild in ``[since, until)``, oldest first, optionally in some channels.
+
+        Naive bounds are taken as UTC, like naive timestamps on the way in.
+        """
+        if channel_ids is not None and not channel_ids:
+            return []
+        query = (
+            select(
+                messages,
+                authors.c.name.label("author_name"),
+                authors.c.nickname.label("author_nickname"),
+                authors.c.is_bot.label("author_is_bot"),
+            )
+            .join(authors, messages.c.author_id == authors.c.id)
+            .where(messages.c.guild_id == guild_id)
+            .order_by(messages.c.timestamp, messages.c.id)
+        )
+        if since is not None:
+            query = query.where(messages.c.timestamp >= since)
+        if until is not None:
+            query = query.where(messages.c.timestamp < until)
+        if channel_ids is not None:
+            query = query.where(messages.c.channel_id.in_(list(channel_ids)))
+        with _store_errors("reading messages"):
+            async with self._engine.connect() as connection:
+                result = await connection.execute(query)
+                return [_message_from_row(row) for row in result]
+
+    async def count_messages(self, guild_id: str | None = None) -> int:
+        """How many messages are stored, in one guild or in all."""
+        query = select(func.count()).select_from(messages)
+        if guild_id is not None:
+            query = query.where(messages.c.guild_id == guild_id)
+        with _store_errors("counting messages"):
+            async with self._engine.connect() as connection:
+                return (await connection.execute(query)).scalar_one()
+
+    async def close(self) -> None:
+        """Release every pooled connection."""
+        await self._engine.dispose()
+
+
+async def open_store(settings: Settings) -> SqlStore:
+    """Connect to ``settings.database_url``, migrate it to the latest schema, and wrap it."""
+    engine = make_engine(settings.database_url, echo=settings.database.echo)
+    try:
+        await migrate(engine)
+    except BaseException:
+        await engine.dispose()
+        raise
+    return SqlStore(engine)
