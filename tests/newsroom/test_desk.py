@@ -64,10 +64,11 @@ def test_silence_without_evidence_starts_a_new_story() -> None:
 
 def test_bots_and_system_messages_stand_alone() -> None:
     bot = author("dj", bot=True)
+    request = message(alice, "song request time")
     rows = [
-        message(alice, "song request time"),
+        request,
         message(bot, "Now playing: song request", minutes=0.1),
-        message(bob, "song request: anything by abba", minutes=0.2),
+        message(bob, "anything by abba", minutes=0.2, reply_to=request.id),
     ]
     groups = group_conversations(rows)
     assert [len(g) for g in groups if rows[1] in g] == [1]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -20,9 +20,8 @@ from snitch.newsroom.text import (
     CONFLICT_CUES,
     EXCITEMENT_CUES,
     MYSTERY_CUES,
-    conflict_cues,
-    excitement_cues,
-    mystery_cues,
+    Cues,
+    cues,
     safe_name,
     topic_terms,
 )
@@ -31,6 +30,7 @@ CONVERSATIONAL_KINDS = frozenset({"Default", "Reply"})
 ADDRESS_PREFIX = re.compile(r"^\s*@?([^\s:,@<>]{2,32})\s*[:,]")
 AT_NAME = re.compile(r"@([^\W_][\w.'-]{1,31})")
 BURST_WINDOW_SECONDS = 300.0
+TOPIC_MEMORY = 12  # messages whose topic words a conversation matches new messages against
 # Words that say how people talk, not what about: no good as a story's topic.
 CUE_WORDS = CONFLICT_CUES | EXCITEMENT_CUES | MYSTERY_CUES | {"believe"}
 
@@ -42,15 +42,19 @@ class GroupingWeights:
     gap_seconds: float = 1800.0
     resume_seconds: float = 7200.0
     max_candidates: int = 12
-    addressed: float = 2.0
-    addressed_back: float = 2.0
-    own_thread: float = 3.0
-    author: float = 0.8
-    lexical: float = 1.2
-    recency: float = 1.9
-    recency_seconds: float = 90.0
-    threshold: float = 2.0
-    novelty: float = 0.45
+    addressed: float = 3.0
+    addressed_back: float = 1.5
+    own_thread: float = 2.3
+    author: float = 1.0
+    lexical: float = 1.3
+    recency: float = 1.15
+    recency_seconds: float = 120.0
+    threshold: float = 1.95
+    novelty: float = 0.6
+    # Past these a conversation takes new messages only by explicit reply, so one busy
+    # channel cannot snowball into a single never-ending "story".
+    max_span_seconds: float = 6 * 3600.0
+    max_messages: int = 250
 
 
 @dataclass
@@ -58,10 +62,14 @@ class _Thread:
     """A conversation being assembled."""
 
     messages: list[Message] = field(default_factory=list)
+    first: float = 0.0
     last: float = 0.0
     spoke: dict[str, float] = field(default_factory=dict)
     addressed: dict[str, float] = field(default_factory=dict)
+    # Topic words of the last few messages only: a long conversation's whole vocabulary
+    # would match anything, and it would swallow every new topic in a busy channel.
     terms: Counter[str] = field(default_factory=Counter)
+    recent_terms: deque[frozenset[str]] = field(default_factory=deque)
 
 
 class _NameIndex:
@@ -95,22 +103,41 @@ def is_conversational(message: Message) -> bool:
     return not message.author.is_bot and message.kind in CONVERSATIONAL_KINDS
 
 
-def _idf(messages: Sequence[Message]) -> dict[str, float]:
-    document_frequency: Counter[str] = Counter()
-    for message in messages:
-        document_frequency.update(topic_terms(message.content))
-    total = max(len(messages), 1)
-    return {term: math.log1p(total / count) for term, count in document_frequency.items()}
+@dataclass(frozen=True)
+class ChatAnalysis:
+    """Each message's topic words and cues, and how rare each word is: computed once per
+    edition and shared by threading, scoring and titling, which all ask about every message."""
+
+    terms: Mapping[str, frozenset[str]]
+    cues: Mapping[str, Cues]
+    idf: Mapping[str, float]
+
+    @classmethod
+    def of(cls, messages: Sequence[Message]) -> ChatAnalysis:
+        """Analyse every message once."""
+        terms = {message.id: topic_terms(message.content) for message in messages}
+        document_frequency: Counter[str] = Counter()
+        for words in terms.values():
+            document_frequency.update(words)
+        total = max(len(messages), 1)
+        return cls(
+            terms=terms,
+            cues={message.id: cues(message.content) for message in messages},
+            idf={term: math.log1p(total / count) for term, count in document_frequency.items()},
+        )
 
 
 def group_conversations(
-    messages: Sequence[Message], weights: GroupingWeights | None = None
+    messages: Sequence[Message],
+    weights: GroupingWeights | None = None,
+    analysis: ChatAnalysis | None = None,
 ) -> list[list[Message]]:
     """Partition messages into conversations; every message lands in exactly one."""
     weights = weights or GroupingWeights()
     ordered = sorted(messages, key=lambda message: (message.timestamp, message.id))
+    analysis = analysis or ChatAnalysis.of(ordered)
     names = _NameIndex(ordered)
-    idf = _idf(ordered)
+    idf = analysis.idf
     threads: list[_Thread] = []
     thread_of: dict[str, _Thread] = {}
     channels: dict[str, _Channel] = {}
@@ -125,7 +152,7 @@ def group_conversations(
             continue
         channel = channels.setdefault(message.channel_id, _Channel())
         channel.forget_before(now - weights.resume_seconds)
-        terms = topic_terms(message.content)
+        terms = analysis.terms[message.id]
         addressed = names.addressed(message)
         chosen = thread_of.get(message.reply_to_id) if message.reply_to_id else None
         if chosen is None or chosen.messages[0].channel_id != message.channel_id:
@@ -178,6 +205,11 @@ def _best_thread(
     best_score = 0.0
     any_overlap = False
     for thread in channel.recent(weights.max_candidates):
+        if (
+            len(thread.messages) >= weights.max_messages
+            or now - thread.first > weights.max_span_seconds
+        ):
+            continue
         idle = now - thread.last
         score = weights.recency * math.exp(-idle / weights.recency_seconds)
         spoke = thread.spoke.get(author)
@@ -209,12 +241,18 @@ def _best_thread(
 def _join(
     thread: _Thread, message: Message, now: float, terms: frozenset[str], addressed: set[str]
 ) -> None:
+    if not thread.messages:
+        thread.first = now
     thread.messages.append(message)
     thread.last = now
     thread.spoke[message.author.id] = now
     for person in addressed:
         thread.addressed[person] = now
     thread.terms.update(terms)
+    thread.recent_terms.append(terms)
+    if len(thread.recent_terms) > TOPIC_MEMORY:
+        thread.terms.subtract(thread.recent_terms.popleft())
+        thread.terms += Counter()  # drop words no longer in the window
 
 
 def group_by_time_gap(messages: Sequence[Message], gap_seconds: float) -> list[list[Message]]:
@@ -235,9 +273,12 @@ def group_by_time_gap(messages: Sequence[Message], gap_seconds: float) -> list[l
     return groups
 
 
-def measure(conversation: Sequence[Message]) -> StorySignals:
+def measure(conversation: Sequence[Message], analysis: ChatAnalysis | None = None) -> StorySignals:
     """Newsworthiness signals of one conversation, each on its natural scale."""
     ids = {message.id for message in conversation}
+    found = [
+        analysis.cues[message.id] if analysis else cues(message.content) for message in conversation
+    ]
     humans = {message.author.id for message in conversation if not message.author.is_bot}
     times = [message.timestamp.timestamp() for message in conversation]
     burst, start = 0, 0
@@ -252,9 +293,9 @@ def measure(conversation: Sequence[Message]) -> StorySignals:
         replies=sum(1 for message in conversation if message.reply_to_id in ids),
         mentions=sum(len(message.mentions) for message in conversation),
         burst=float(burst),
-        conflict=float(sum(conflict_cues(message.content) for message in conversation)),
-        excitement=float(sum(excitement_cues(message.content) for message in conversation)),
-        mystery=float(sum(mystery_cues(message.content) for message in conversation)),
+        conflict=float(sum(cue.conflict for cue in found)),
+        excitement=float(sum(cue.excitement for cue in found)),
+        mystery=float(sum(cue.mystery for cue in found)),
         edits=sum(1 for message in conversation if message.edited_at is not None),
         pinned=sum(1 for message in conversation if message.is_pinned),
     )
@@ -288,7 +329,7 @@ def is_newsworthy(signals: StorySignals) -> bool:
 
 
 def keywords(
-    conversation: Sequence[Message], idf: Mapping[str, float], limit: int = 3
+    conversation: Sequence[Message], analysis: ChatAnalysis, limit: int = 3
 ) -> tuple[str, ...]:
     """The words that set this conversation apart from the rest of the chat."""
     counts: Counter[str] = Counter()
@@ -297,9 +338,10 @@ def keywords(
         for person in (message.author, *message.mentions):
             names.update(word.lower() for word in (person.name, person.nickname or ""))
         if is_conversational(message):
-            counts.update(topic_terms(message.content))
+            counts.update(analysis.terms[message.id])
     for word in names | CUE_WORDS:
         counts.pop(word, None)
+    idf = analysis.idf
     ranked = sorted(counts.items(), key=lambda item: (-(item[1] * idf.get(item[0], 0.0)), item[0]))
     repeated = [term for term, count in ranked if count >= 2]
     chosen = repeated[:limit] if len(repeated) >= 2 else [term for term, _ in ranked[:limit]]
@@ -337,15 +379,15 @@ class OfflineNewsDesk:
 
     def find_stories_now(self, chat: Chat, *, include_all: bool = False) -> list[Story]:
         """The synchronous core, for callers that are not in an event loop."""
-        idf = _idf(chat.messages)
+        analysis = ChatAnalysis.of(chat.messages)
         stories = []
-        for conversation in group_conversations(chat.messages, self._weights):
-            signals = measure(conversation)
+        for conversation in group_conversations(chat.messages, self._weights, analysis):
+            signals = measure(conversation, analysis)
             if not include_all and not is_newsworthy(signals):
                 continue
             first = conversation[0]
             channel_name = chat.channel_name(first.channel_id)
-            terms = keywords(conversation, idf)
+            terms = keywords(conversation, analysis)
             participants = dict.fromkeys(
                 message.author.id for message in conversation if not message.author.is_bot
             )

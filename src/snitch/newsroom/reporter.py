@@ -26,12 +26,10 @@ from snitch.models import (
 from snitch.newsroom.desk import is_conversational
 from snitch.newsroom.personas import Angle, Voice, voice_of
 from snitch.newsroom.text import (
-    conflict_cues,
+    cues,
     defang,
     display_content,
-    excitement_cues,
     is_pingless,
-    mystery_cues,
     safe_name,
 )
 
@@ -65,7 +63,7 @@ def excerpt(text: str) -> str | None:
             continue
         if "```" in segment or "http" in segment:
             continue
-        punch = conflict_cues(segment) + excitement_cues(segment) + mystery_cues(segment)
+        punch = cues(segment).total
         weight = punch + min(len(segment), 140) / 70.0
         if best is None or weight > best[0]:
             best = (weight, segment)
@@ -76,7 +74,7 @@ def _quotable_score(message: Message, replies_to: Mapping[str, int]) -> float:
     content = message.content
     length = len(content)
     score = 2.0 * message.reaction_count + 1.5 * replies_to.get(message.id, 0)
-    score += conflict_cues(content) + excitement_cues(content) + mystery_cues(content)
+    score += cues(content).total
     score += 3.0 * message.is_pinned
     score += 1.0 if 25 <= length <= 200 else (-1.0 if length < 12 else 0.0)
     return score

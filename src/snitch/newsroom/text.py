@@ -7,8 +7,7 @@ whatever the chat contained.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from functools import lru_cache
+from dataclasses import dataclass
 
 from snitch.models import Message
 
@@ -75,20 +74,14 @@ MYSTERY_PHRASES = ("what happened", "who did", "someone deleted", "where did", "
 EXCITED_EMOJI = frozenset("🔥🎉😱🤯🚀💯🏆😍🥳👏")
 
 
-@lru_cache(maxsize=65536)
-def _tokens_cached(content: str) -> tuple[str, ...]:
-    return tuple(word.lower() for word in WORD.findall(content))
-
-
-def words(content: str) -> tuple[str, ...]:
-    """Lower-cased words, in order (cached: the desks ask about the same message often)."""
-    return _tokens_cached(content)
+def words(content: str) -> list[str]:
+    """Lower-cased words, in order."""
+    return [word.lower() for word in WORD.findall(content)]
 
 
 NOT_TOPICAL = re.compile(r"https?://\S+|<[^>\s]*>|:[\w~-]+:")
 
 
-@lru_cache(maxsize=65536)
 def topic_terms(content: str) -> frozenset[str]:
     """Words that say what a message is about: no links, emoji names, stopwords or numbers."""
     if "://" in content or "<" in content or ":" in content:
@@ -100,28 +93,40 @@ def topic_terms(content: str) -> frozenset[str]:
     )
 
 
-def _count(text: str, cues: frozenset[str], phrases: Iterable[str]) -> int:
-    lowered = text.lower()
-    hits = sum(1 for word in words(text) if word in cues)
-    return hits + sum(lowered.count(phrase) for phrase in phrases)
+@dataclass(frozen=True, slots=True)
+class Cues:
+    """How much a text reads like a row, like hype, or like a mystery."""
+
+    conflict: int = 0
+    excitement: int = 0
+    mystery: int = 0
+
+    @property
+    def total(self) -> int:
+        """All cues together: how much punch a line has."""
+        return self.conflict + self.excitement + self.mystery
 
 
-def conflict_cues(text: str) -> int:
-    """Signs of a row: accusations, insults, shouting in capitals."""
-    shouting = sum(1 for word in WORD.findall(text) if len(word) >= 4 and word.isupper())
-    return _count(text, CONFLICT_CUES, CONFLICT_PHRASES) + shouting
-
-
-def excitement_cues(text: str) -> int:
-    """Signs of hype: exclamations, celebratory words and emoji."""
-    bangs = text.count("!!")
-    emoji = sum(1 for char in text if char in EXCITED_EMOJI)
-    return _count(text, EXCITEMENT_CUES, EXCITEMENT_PHRASES) + bangs + emoji
-
-
-def mystery_cues(text: str) -> int:
-    """Signs of intrigue: questions, whodunits, things deleted or hidden."""
-    return _count(text, MYSTERY_CUES, MYSTERY_PHRASES) + min(text.count("?"), 2)
+def cues(text: str) -> Cues:
+    """Count the newsroom's cues in one pass over the words (the hot path of the desk)."""
+    conflict = excitement = mystery = 0
+    for word in WORD.findall(text):
+        if len(word) >= 4 and word.isupper():
+            conflict += 1  # shouting
+        lowered = word.lower()
+        if lowered in CONFLICT_CUES:
+            conflict += 1
+        elif lowered in EXCITEMENT_CUES:
+            excitement += 1
+        elif lowered in MYSTERY_CUES:
+            mystery += 1
+    lowered_text = text.lower()
+    conflict += sum(lowered_text.count(phrase) for phrase in CONFLICT_PHRASES)
+    excitement += sum(lowered_text.count(phrase) for phrase in EXCITEMENT_PHRASES)
+    excitement += text.count("!!") + sum(1 for char in text if char in EXCITED_EMOJI)
+    mystery += sum(lowered_text.count(phrase) for phrase in MYSTERY_PHRASES)
+    mystery += min(text.count("?"), 2)
+    return Cues(conflict=conflict, excitement=excitement, mystery=mystery)
 
 
 def safe_name(name: str) -> str:
