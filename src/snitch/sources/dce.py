@@ -75,7 +75,7 @@ def read_messages(
     header: ExportHeader, on_read: ProgressCallback | None = None
 ) -> Iterator[Message]:
     """Stream the messages of one export, validating each; errors name the file and message."""
-    authors: dict[tuple[str, str, str | None, bool], Author] = {}
+    authors: AuthorCache = {}
     index = -1
     try:
         with header.path.open("rb") as raw:
@@ -139,12 +139,16 @@ def _describe(exc: Exception) -> str:
 
 
 def _as_mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if type(value) is dict:  # the parser's own type: skip the slower ABC check
+        return value
     if not isinstance(value, Mapping):
         raise TypeError(f"{what} should be an object, got {type(value).__name__}")
     return value
 
 
 def _text(value: Any) -> str:
+    if type(value) is str:
+        return value
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -173,19 +177,33 @@ def _channel(raw: Any, guild_id: str) -> Channel:
     )
 
 
-def _author(raw: Any, cache: dict[tuple[str, str, str | None, bool], Author], what: str) -> Author:
+AuthorCache = dict[tuple[Any, ...], Author]
+
+
+def _author(raw: Any, cache: AuthorCache, what: str) -> Author:
+    """The Author of a raw DCE author object; one shared instance per distinct author."""
     data = _as_mapping(raw, what)
-    nickname = data.get("nickname")
-    key = (
-        _text(data["id"]),
-        _text(data.get("name")),
-        _text(nickname) if nickname else None,
-        bool(data.get("isBot", False)),
+    key: tuple[Any, ...] | None = (
+        data.get("id"),
+        data.get("name"),
+        data.get("nickname"),
+        data.get("isBot"),
     )
-    author = cache.get(key)
+    try:
+        author = cache.get(key) if key else None
+    except TypeError:  # an unhashable value: let validation below say what is wrong
+        author, key = None, None
     if author is None:
-        author = Author(id=key[0], name=key[1] or key[0], nickname=key[2], is_bot=key[3])
-        cache[key] = author
+        author_id = _text(data["id"])
+        nickname = data.get("nickname")
+        author = Author(
+            id=author_id,
+            name=_text(data.get("name")) or author_id,
+            nickname=_text(nickname) if nickname else None,
+            is_bot=bool(data.get("isBot", False)),
+        )
+        if key is not None:
+            cache[key] = author
     return author
 
 
@@ -205,35 +223,38 @@ def _timestamp(value: Any) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def _message(
-    header: ExportHeader,
-    index: int,
-    raw: Any,
-    authors: dict[tuple[str, str, str | None, bool], Author],
-) -> Message:
-    message_id = raw.get("id") if isinstance(raw, Mapping) else None
+def _message(header: ExportHeader, index: int, raw: Any, authors: AuthorCache) -> Message:
+    """One validated Message; the hot path of every import, so optional parts are skipped
+    when absent rather than validated empty."""
+    message_id = raw.get("id") if type(raw) is dict else None
     try:
         data = _as_mapping(raw, "message")
-        reference = data.get("reference")
-        reply_to = _as_mapping(reference, "reference").get("messageId") if reference else None
         timestamp = _timestamp(data["timestamp"])
         if timestamp is None:
             raise TypeError("timestamp is null")
-        return Message(
-            id=_text(data["id"]),
-            guild_id=header.guild.id,
-            channel_id=header.channel.id,
-            author=_author(data["author"], authors, "author"),
-            content=_text(data.get("content")),
-            timestamp=timestamp,
-            edited_at=_timestamp(data.get("timestampEdited")),
-            kind=_text(data.get("type")) or "Default",
-            reply_to_id=_text(reply_to) if reply_to else None,
-            mentions=tuple(_author(m, authors, "mention") for m in data.get("mentions") or ()),
-            reactions=tuple(_reaction(r) for r in data.get("reactions") or ()),
-            attachments_count=len(data.get("attachments") or ()),
-            is_pinned=bool(data.get("isPinned", False)),
-        )
+        content = data.get("content")
+        fields: dict[str, Any] = {
+            "id": _text(data["id"]),
+            "guild_id": header.guild.id,
+            "channel_id": header.channel.id,
+            "author": _author(data["author"], authors, "author"),
+            "content": content if isinstance(content, str) else _text(content),
+            "timestamp": timestamp,
+            "kind": data.get("type") or "Default",
+            "is_pinned": bool(data.get("isPinned", False)),
+        }
+        if edited := data.get("timestampEdited"):
+            fields["edited_at"] = _timestamp(edited)
+        if reference := data.get("reference"):
+            reply_to = _as_mapping(reference, "reference").get("messageId")
+            fields["reply_to_id"] = _text(reply_to) if reply_to else None
+        if mentions := data.get("mentions"):
+            fields["mentions"] = tuple(_author(m, authors, "mention") for m in mentions)
+        if reactions := data.get("reactions"):
+            fields["reactions"] = tuple(_reaction(r) for r in reactions)
+        if attachments := data.get("attachments"):
+            fields["attachments_count"] = len(attachments)
+        return Message(**fields)
     except (ValidationError, KeyError, TypeError, ValueError, AttributeError) as exc:
         which = f"message #{index + 1}" + (f" (id {message_id})" if message_id else "")
         raise ExportError(f"{header.path}: {which}: {_describe(exc)}") from None
