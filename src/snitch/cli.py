@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import re
@@ -163,7 +164,11 @@ def _load(
     paths: Sequence[Path], since: datetime | None = None, until: datetime | None = None
 ) -> Chat:
     with _progress(paths, "Reading exports") as on_read:
-        return load_exports(paths, since=since, until=until, on_read=on_read)
+        chat = load_exports(paths, since=since, until=until, on_read=on_read)
+    # The chat lives until the command ends: keep the cyclic collector from rescanning its
+    # hundreds of thousands of objects at every collection while the newsroom works.
+    gc.freeze()
+    return chat
 
 
 def write_output(text: str, out: Path | None) -> None:

@@ -14,6 +14,7 @@ import re
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 from snitch.models import Chat, Message, Story, StorySignals
 from snitch.newsroom.text import (
@@ -21,9 +22,9 @@ from snitch.newsroom.text import (
     EXCITEMENT_CUES,
     MYSTERY_CUES,
     Cues,
+    analyse_text,
     cues,
     safe_name,
-    topic_terms,
 )
 
 CONVERSATIONAL_KINDS = frozenset({"Default", "Reply"})
@@ -41,7 +42,7 @@ class GroupingWeights:
 
     gap_seconds: float = 1800.0
     resume_seconds: float = 7200.0
-    max_candidates: int = 12
+    recent_candidates: int = 6
     addressed: float = 3.0
     addressed_back: float = 1.5
     own_thread: float = 2.3
@@ -68,7 +69,7 @@ class _Thread:
     addressed: dict[str, float] = field(default_factory=dict)
     # Topic words of the last few messages only: a long conversation's whole vocabulary
     # would match anything, and it would swallow every new topic in a busy channel.
-    terms: Counter[str] = field(default_factory=Counter)
+    terms: dict[str, int] = field(default_factory=dict)
     recent_terms: deque[frozenset[str]] = field(default_factory=deque)
 
 
@@ -115,14 +116,17 @@ class ChatAnalysis:
     @classmethod
     def of(cls, messages: Sequence[Message]) -> ChatAnalysis:
         """Analyse every message once."""
-        terms = {message.id: topic_terms(message.content) for message in messages}
+        terms: dict[str, frozenset[str]] = {}
+        found: dict[str, Cues] = {}
+        for message in messages:
+            terms[message.id], found[message.id] = analyse_text(message.content)
         document_frequency: Counter[str] = Counter()
         for words in terms.values():
             document_frequency.update(words)
         total = max(len(messages), 1)
         return cls(
             terms=terms,
-            cues={message.id: cues(message.content) for message in messages},
+            cues=found,
             idf={term: math.log1p(total / count) for term, count in document_frequency.items()},
         )
 
@@ -162,7 +166,7 @@ def group_conversations(
             threads.append(thread)
         _join(thread, message, now, terms, addressed)
         thread_of[message.id] = thread
-        channel.touch(thread, message.author.id)
+        channel.touch(thread, message.author.id, addressed)
     return [thread.messages for thread in threads]
 
 
@@ -172,20 +176,36 @@ class _Channel:
 
     live: dict[int, _Thread] = field(default_factory=dict)
     latest_of: dict[str, _Thread] = field(default_factory=dict)
+    asked_in: dict[str, _Thread] = field(default_factory=dict)
 
     def forget_before(self, horizon: float) -> None:
-        stale = [key for key, thread in self.live.items() if thread.last < horizon]
-        for key in stale:
+        # ``live`` is ordered by last activity, oldest first: stop at the first fresh one.
+        while self.live:
+            key, thread = next(iter(self.live.items()))
+            if thread.last >= horizon:
+                return
             del self.live[key]
 
-    def touch(self, thread: _Thread, author: str) -> None:
+    def touch(self, thread: _Thread, author: str, addressed: Iterable[str]) -> None:
         self.live.pop(id(thread), None)
         self.live[id(thread)] = thread  # most recently active last
         self.latest_of[author] = thread
+        for person in addressed:
+            self.asked_in[person] = thread
 
-    def recent(self, limit: int) -> list[_Thread]:
-        threads = list(self.live.values())
-        return threads[-limit:]
+    def candidates(self, author: str, addressed: Iterable[str], recent: int) -> list[_Thread]:
+        """The most recently active conversations, plus any older one that has a claim on
+        this message: where its author last spoke or was last asked something, and where
+        the people it addresses last spoke."""
+        found = {id(thread): thread for thread in islice(reversed(self.live.values()), recent)}
+        for thread in (
+            self.latest_of.get(author),
+            self.asked_in.get(author),
+            *(self.latest_of.get(person) for person in addressed),
+        ):
+            if thread is not None and id(thread) in self.live:
+                found.setdefault(id(thread), thread)
+        return list(found.values())
 
 
 def _best_thread(
@@ -197,43 +217,50 @@ def _best_thread(
     idf: Mapping[str, float],
     weights: GroupingWeights,
 ) -> _Thread | None:
+    """The live conversation with the strongest evidence, or None to start a new one.
+
+    Runs for every message against a handful of candidate conversations, so everything
+    that does not depend on the candidate is worked out once, before the loop.
+    """
     author = message.author.id
     own = channel.latest_of.get(author)
-    addressed_threads = [channel.latest_of.get(person) for person in addressed]
-    term_weight = sum(idf.get(term, 0.0) for term in terms)
+    addressed_in = [(person, channel.latest_of.get(person)) for person in addressed]
+    term_idf = {term: idf.get(term, 0.0) for term in terms}
+    term_weight = sum(term_idf.values())
+    lexical = weights.lexical / term_weight if term_weight > 0.0 else 0.0
+    gap, recency_seconds = weights.gap_seconds, weights.recency_seconds
+    oldest_start = now - weights.max_span_seconds
     best: _Thread | None = None
     best_score = 0.0
     any_overlap = False
-    for thread in channel.recent(weights.max_candidates):
-        if (
-            len(thread.messages) >= weights.max_messages
-            or now - thread.first > weights.max_span_seconds
-        ):
+    for thread in channel.candidates(author, addressed, weights.recent_candidates):
+        if len(thread.messages) >= weights.max_messages or thread.first < oldest_start:
             continue
         idle = now - thread.last
-        score = weights.recency * math.exp(-idle / weights.recency_seconds)
+        score = weights.recency * math.exp(-idle / recency_seconds)
         spoke = thread.spoke.get(author)
         if spoke is not None:
-            fresh = math.exp(-(now - spoke) / weights.gap_seconds)
-            score += (weights.own_thread if thread is own else weights.author) * fresh
-        for person, their_thread in zip(addressed, addressed_threads, strict=True):
+            pull = weights.own_thread if thread is own else weights.author
+            score += pull * math.exp((spoke - now) / gap)
+        for person, their_thread in addressed_in:
             if their_thread is thread:
                 score += weights.addressed
             elif person in thread.spoke:
                 score += weights.addressed / 2.0
         asked = thread.addressed.get(author)
         if asked is not None:
-            score += weights.addressed_back * math.exp(-(now - asked) / weights.gap_seconds)
-        if term_weight > 0.0:
-            shared = sum(idf.get(term, 0.0) for term in terms if term in thread.terms)
-            any_overlap = any_overlap or shared > 0.0
-            score += weights.lexical * shared / term_weight
-        if idle > weights.gap_seconds:
-            score *= weights.gap_seconds / idle
+            score += weights.addressed_back * math.exp((asked - now) / gap)
+        if lexical:
+            common = thread.terms.keys() & terms
+            if common:
+                any_overlap = True
+                score += lexical * sum(term_idf[term] for term in common)
+        if idle > gap:
+            score *= gap / idle
         if score > best_score:
             best, best_score = thread, score
     bar = weights.threshold
-    if term_weight > 0.0 and not any_overlap and len(terms) >= 2:
+    if lexical and not any_overlap and len(terms) >= 2:
         bar += weights.novelty
     return best if best_score >= bar else None
 
@@ -248,11 +275,17 @@ def _join(
     thread.spoke[message.author.id] = now
     for person in addressed:
         thread.addressed[person] = now
-    thread.terms.update(terms)
+    counts = thread.terms
+    for term in terms:
+        counts[term] = counts.get(term, 0) + 1
     thread.recent_terms.append(terms)
     if len(thread.recent_terms) > TOPIC_MEMORY:
-        thread.terms.subtract(thread.recent_terms.popleft())
-        thread.terms += Counter()  # drop words no longer in the window
+        for term in thread.recent_terms.popleft():
+            left = counts[term] - 1
+            if left:
+                counts[term] = left
+            else:
+                del counts[term]
 
 
 def group_by_time_gap(messages: Sequence[Message], gap_seconds: float) -> list[list[Message]]:
@@ -333,12 +366,13 @@ def keywords(
 ) -> tuple[str, ...]:
     """The words that set this conversation apart from the rest of the chat."""
     counts: Counter[str] = Counter()
-    names: set[str] = set()
+    people = {message.author for message in conversation}
     for message in conversation:
-        for person in (message.author, *message.mentions):
-            names.update(word.lower() for word in (person.name, person.nickname or ""))
+        if message.mentions:
+            people.update(message.mentions)
         if is_conversational(message):
             counts.update(analysis.terms[message.id])
+    names = {name.lower() for person in people for name in (person.name, person.nickname) if name}
     for word in names | CUE_WORDS:
         counts.pop(word, None)
     idf = analysis.idf

@@ -43,7 +43,9 @@ class Newsroom:
     ) -> Newsletter:
         """Write one edition about ``chat`` (already limited to the window) for ``persona``."""
         window = window_of(chat, since, until)
-        stories = await self.desk.find_stories(chat, include_all=True)
+        stories = await self.desk.find_stories(chat)
+        if not stories:  # nothing newsworthy: let the editor choose among everything
+            stories = await self.desk.find_stories(chat, include_all=True)
         plan = await self.editor.plan(stories, persona)
         edition = await self.reporter.write(chat, stories, plan, persona, window)
         log.info(

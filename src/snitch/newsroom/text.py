@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 from snitch.models import Message
 
@@ -76,7 +77,7 @@ EXCITED_EMOJI = frozenset("🔥🎉😱🤯🚀💯🏆😍🥳👏")
 
 def words(content: str) -> list[str]:
     """Lower-cased words, in order."""
-    return [word.lower() for word in WORD.findall(content)]
+    return WORD.findall(content.lower())
 
 
 NOT_TOPICAL = re.compile(r"https?://\S+|<[^>\s]*>|:[\w~-]+:")
@@ -84,13 +85,7 @@ NOT_TOPICAL = re.compile(r"https?://\S+|<[^>\s]*>|:[\w~-]+:")
 
 def topic_terms(content: str) -> frozenset[str]:
     """Words that say what a message is about: no links, emoji names, stopwords or numbers."""
-    if "://" in content or "<" in content or ":" in content:
-        content = NOT_TOPICAL.sub(" ", content)
-    return frozenset(
-        word
-        for word in words(content)
-        if len(word) > 2 and word not in STOPWORDS and not word.isdigit()
-    )
+    return analyse_text(content)[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,26 +102,68 @@ class Cues:
         return self.conflict + self.excitement + self.mystery
 
 
-def cues(text: str) -> Cues:
-    """Count the newsroom's cues in one pass over the words (the hot path of the desk)."""
-    conflict = excitement = mystery = 0
-    for word in WORD.findall(text):
-        if len(word) >= 4 and word.isupper():
-            conflict += 1  # shouting
-        lowered = word.lower()
-        if lowered in CONFLICT_CUES:
-            conflict += 1
-        elif lowered in EXCITEMENT_CUES:
-            excitement += 1
-        elif lowered in MYSTERY_CUES:
-            mystery += 1
-    lowered_text = text.lower()
-    conflict += sum(lowered_text.count(phrase) for phrase in CONFLICT_PHRASES)
-    excitement += sum(lowered_text.count(phrase) for phrase in EXCITEMENT_PHRASES)
-    excitement += text.count("!!") + sum(1 for char in text if char in EXCITED_EMOJI)
-    mystery += sum(lowered_text.count(phrase) for phrase in MYSTERY_PHRASES)
-    mystery += min(text.count("?"), 2)
-    return Cues(conflict=conflict, excitement=excitement, mystery=mystery)
+CueKind = str  # "conflict", "excitement" or "mystery"
+
+
+def _phrase_table() -> dict[tuple[str, str], list[tuple[tuple[str, ...], CueKind]]]:
+    """Cue phrases keyed by their first two words, so a message's word pairs find them."""
+    table: dict[tuple[str, str], list[tuple[tuple[str, ...], CueKind]]] = {}
+    for kind, phrases in (
+        ("conflict", CONFLICT_PHRASES),
+        ("excitement", EXCITEMENT_PHRASES),
+        ("mystery", MYSTERY_PHRASES),
+    ):
+        for phrase in phrases:
+            phrase_words = tuple(WORD.findall(phrase))
+            table.setdefault((phrase_words[0], phrase_words[1]), []).append((phrase_words, kind))
+    return table
+
+
+PHRASE_TABLE = _phrase_table()
+PHRASE_STARTS = frozenset(PHRASE_TABLE)
+SHOUTING = re.compile(r"(?<![\w'])[A-Z]{4,}(?![\w'])")
+
+
+EXCITED_EMOJI_CHARS = re.compile("[" + "".join(sorted(EXCITED_EMOJI)) + "]")
+
+
+def cues(text: str, tokens: list[str] | None = None) -> Cues:
+    """Count the newsroom's cues; pass the lower-cased ``tokens`` when already at hand.
+
+    Every message of every edition passes through here, so the work is set operations,
+    ``str.count`` and single regex scans (C loops), with Python only for the rare hits.
+    """
+    if tokens is None:
+        tokens = WORD.findall(text.lower())
+    words = set(tokens)
+    conflict = len(words & CONFLICT_CUES) + len(SHOUTING.findall(text))
+    excitement = len(words & EXCITEMENT_CUES) + text.count("!!")
+    mystery = len(words & MYSTERY_CUES) + min(text.count("?"), 2)
+    if not text.isascii():
+        excitement += len(EXCITED_EMOJI_CHARS.findall(text))
+    pairs = set(pairwise(tokens))
+    if not PHRASE_STARTS.isdisjoint(pairs):
+        found = {"conflict": 0, "excitement": 0, "mystery": 0}
+        for index, pair in enumerate(pairwise(tokens)):
+            for phrase_words, kind in PHRASE_TABLE.get(pair, ()):
+                if tuple(tokens[index : index + len(phrase_words)]) == phrase_words:
+                    found[kind] += 1
+        conflict += found["conflict"]
+        excitement += found["excitement"]
+        mystery += found["mystery"]
+    return Cues(conflict, excitement, mystery)
+
+
+def analyse_text(content: str) -> tuple[frozenset[str], Cues]:
+    """Topic words and cues of one message from a single tokenisation."""
+    # Links, emoji names and raw tokens carry neither topic nor cue words: drop them first.
+    if "://" in content or "<" in content or ":" in content:
+        content = NOT_TOPICAL.sub(" ", content)
+    tokens = WORD.findall(content.lower())
+    terms = frozenset(
+        word for word in set(tokens) - STOPWORDS if len(word) > 2 and not word.isdigit()
+    )
+    return terms, cues(content, tokens)
 
 
 def safe_name(name: str) -> str:
