@@ -32,6 +32,7 @@ test: lint typecheck unit
 bench: install
 	$(BIN)/python bench/newsletter_speed.py
 	$(BIN)/python bench/lexrank_speed.py
+	$(BIN)/python bench/desk_quality.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -97,6 +97,23 @@ def _fail(message: str) -> typer.Exit:
 
 
 @contextmanager
+def _batch() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one command's batch work.
+
+    Reading an export allocates millions of objects that hold no reference cycles, so the
+    collector frees nothing, yet it rescans them again and again: at 100,000 messages that
+    was a sixth of the run. Reference counting still frees everything as usual.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@contextmanager
 def _user_errors() -> Iterator[None]:
     """Problems the user can fix become one line on stderr and exit code 1, no traceback."""
     try:
@@ -164,11 +181,7 @@ def _load(
     paths: Sequence[Path], since: datetime | None = None, until: datetime | None = None
 ) -> Chat:
     with _progress(paths, "Reading exports") as on_read:
-        chat = load_exports(paths, since=since, until=until, on_read=on_read)
-    # The chat lives until the command ends: keep the cyclic collector from rescanning its
-    # hundreds of thousands of objects at every collection while the newsroom works.
-    gc.freeze()
-    return chat
+        return load_exports(paths, since=since, until=until, on_read=on_read)
 
 
 def write_output(text: str, out: Path | None) -> None:
@@ -208,7 +221,7 @@ def stories(
 ) -> None:
     """List the stories the News Desk finds in the exports, best first."""
     settings = _settings(ctx)
-    with _user_errors():
+    with _user_errors(), _batch():
         chat = _load(exports)
         found = OfflineNewsDesk(_weights(settings)).find_stories_now(chat, include_all=include_all)
     if as_json:
@@ -243,7 +256,7 @@ def newsletter(
 ) -> None:
     """Write an edition about the exports (whole span, or the chosen window)."""
     settings = _settings(ctx)
-    with _user_errors():
+    with _user_errors(), _batch():
         chosen = get_persona(persona or settings.newsroom.persona)
         start, end = resolve_window(since, until, last, datetime.now(UTC))
         chat = _load(exports, start, end)
@@ -298,7 +311,7 @@ def demo(
     from snitch.sources.synthetic import generate_server, write_dce_exports
 
     settings = _settings(ctx)
-    with _user_errors():
+    with _user_errors(), _batch():
         chosen = get_persona(persona or settings.newsroom.persona)
         server = generate_server(seed=DEMO_SEED, channels=5, messages=3000, days=2.0, planted=6)
         with tempfile.TemporaryDirectory(prefix="snitch-demo-") as scratch:
