@@ -11,6 +11,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from itertools import pairwise
 
 from snitch.models import (
     Article,
@@ -26,11 +27,13 @@ from snitch.models import (
 from snitch.newsroom.desk import is_conversational
 from snitch.newsroom.personas import Angle, Voice, voice_of
 from snitch.newsroom.text import (
+    STOPWORDS,
     cues,
     defang,
     display_content,
     is_pingless,
     safe_name,
+    words,
 )
 
 MAX_QUOTE_CHARS = 220
@@ -158,6 +161,31 @@ def _names(ids: Sequence[str], authors: Mapping[str, str], limit: int = 3) -> st
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+def topic_phrase(story: Story, messages: Sequence[Message]) -> str:
+    """What the story is about, in words people actually wrote side by side.
+
+    Two separate keywords read like word salad ("pineapple italians"); a pair of topic words
+    that appears together in at least two messages ("pineapple pizza") reads like a topic.
+    """
+    keywords = set(story.keywords)
+    pairs: dict[tuple[str, str], int] = {}
+    for message in messages:
+        tokens = words(message.content)
+        for pair in set(pairwise(tokens)):
+            first, second = pair
+            if (first in keywords or second in keywords) and _topical(first) and _topical(second):
+                pairs[pair] = pairs.get(pair, 0) + 1
+    repeated = [(count, pair) for pair, count in pairs.items() if count >= 2]
+    if repeated:
+        _, (first, second) = max(repeated, key=lambda item: (item[0], item[1]))
+        return f"{first} {second}"
+    return story.keywords[0] if story.keywords else "small talk"
+
+
+def _topical(word: str) -> bool:
+    return len(word) > 2 and word not in STOPWORDS and not word.isdigit()
+
+
 def _plural(count: int, noun: str) -> str:
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
@@ -172,7 +200,7 @@ def story_facts(story: Story, messages: Sequence[Message]) -> dict[str, str]:
     by_voice = sorted(
         story.participants, key=lambda author_id: (-talk.get(author_id, 0), author_id)
     )
-    topic = " ".join(story.keywords[:2]) or "small talk"
+    topic = topic_phrase(story, messages)
     signals = story.signals
     return {
         "channel": safe_name(story.channel_name or story.channel_id).replace(" ", "-"),
