@@ -32,7 +32,7 @@ from snitch.errors import SnitchError
 from snitch.log import configure_logging
 from snitch.models import Chat, Newsletter
 from snitch.newsroom.desk import GroupingWeights, OfflineNewsDesk
-from snitch.newsroom.edition import offline_newsroom
+from snitch.newsroom.edition import Newsroom, offline_newsroom
 from snitch.newsroom.personas import PERSONAS, get_persona
 from snitch.render.html import render_html
 from snitch.sources.dce import ProgressCallback, expand_paths, load_exports
@@ -89,6 +89,15 @@ def _startup(ctx: typer.Context) -> None:
 
 def _weights(settings: Settings) -> GroupingWeights:
     return GroupingWeights(gap_seconds=settings.newsroom.gap_minutes * 60.0)
+
+
+def _workers(settings: Settings) -> int:
+    return settings.newsroom.workers or os.cpu_count() or 1
+
+
+def _newsroom(settings: Settings) -> Newsroom:
+    """The newsroom this deployment runs (offline for now: the LLM engine comes later)."""
+    return offline_newsroom(_weights(settings), workers=_workers(settings))
 
 
 def _fail(message: str) -> typer.Exit:
@@ -223,7 +232,8 @@ def stories(
     settings = _settings(ctx)
     with _user_errors(), _batch():
         chat = _load(exports)
-        found = OfflineNewsDesk(_weights(settings)).find_stories_now(chat, include_all=include_all)
+        desk = OfflineNewsDesk(_weights(settings), workers=_workers(settings))
+        found = desk.find_stories_now(chat, include_all=include_all)
     if as_json:
         sys.stdout.write(json.dumps([s.model_dump(mode="json") for s in found], indent=2) + "\n")
         return
@@ -261,7 +271,9 @@ def newsletter(
         start, end = resolve_window(since, until, last, datetime.now(UTC))
         chat = _load(exports, start, end)
         edition = asyncio.run(
-            offline_newsroom(_weights(settings)).publish(chat, chosen, since=start, until=end)
+            offline_newsroom(_weights(settings), workers=_workers(settings)).publish(
+                chat, chosen, since=start, until=end
+            )
         )
         write_output(render(edition, fmt), out)
 
@@ -318,7 +330,9 @@ def demo(
             directory = export_dir or Path(scratch)
             directory.mkdir(parents=True, exist_ok=True)
             chat = _load(write_dce_exports(server, directory))
-        edition = asyncio.run(offline_newsroom(_weights(settings)).publish(chat, chosen))
+        edition = asyncio.run(
+            offline_newsroom(_weights(settings), workers=_workers(settings)).publish(chat, chosen)
+        )
         write_output(render(edition, fmt), out)
     if export_dir:
         stderr.print(f"sample exports kept in {export_dir}: try `snitch stories {export_dir}`")

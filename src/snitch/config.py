@@ -55,6 +55,9 @@ class NewsroomSettings(BaseModel):
 
     persona: str = "gossip"
     gap_minutes: float = Field(default=30.0, gt=0, description="Silence that ends a conversation.")
+    workers: int = Field(
+        default=0, ge=0, description="Processes for threading large chats; 0 means one per core."
+    )
 
 
 class LogSettings(BaseModel):

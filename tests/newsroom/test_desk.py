@@ -8,11 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from snitch.models import Chat, Message
+from snitch.models import Channel, Chat, Message
 from snitch.newsroom.desk import (
     OfflineNewsDesk,
     group_by_time_gap,
     group_conversations,
+    independent_parts,
     measure,
     newsworthiness,
 )
@@ -165,3 +166,35 @@ def test_planted_stories_are_surfaced() -> None:
             surfaced += share >= 0.5
             total += 1
     assert surfaced / total >= 0.7, (surfaced, total)
+
+
+def test_late_reply_keeps_a_long_silence_in_one_part() -> None:
+    early = message(alice, "who took my charger")
+    quiet = message(bob, "anyone up for raid", minutes=60)
+    late = message(carol, "it was me, sorry", minutes=400, reply_to=early.id)
+    after = message(dave, "new day new raid", minutes=800)
+    parts = independent_parts([early, quiet, late, after], quiet_seconds=7200)
+    assert [[m.id for m in part] for part in parts] == [
+        [early.id, quiet.id, late.id],
+        [after.id],
+    ]
+
+
+def test_parts_split_by_channel_and_silence() -> None:
+    other = Channel(id="201", guild_id="100", name="memes")
+    rows = [
+        message(alice, "a", minutes=0),
+        message(bob, "b", minutes=1, channel=other),
+        message(alice, "c", minutes=300),
+    ]
+    parts = independent_parts(rows, quiet_seconds=7200)
+    assert sorted(len(part) for part in parts) == [1, 1, 1]
+
+
+def test_forked_workers_find_exactly_the_same_stories() -> None:
+    source = as_chat(server(7))
+    alone = OfflineNewsDesk().find_stories_now(source, include_all=True)
+    parallel = OfflineNewsDesk(workers=2, parallel_from=0).find_stories_now(
+        source, include_all=True
+    )
+    assert [story.model_dump() for story in parallel] == [story.model_dump() for story in alone]

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import math
+import multiprocessing
 import re
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
-from snitch.models import Chat, Message, Story, StorySignals
+from snitch.models import Author, Chat, Message, Story, StorySignals
 from snitch.newsroom.text import (
     CONFLICT_CUES,
     EXCITEMENT_CUES,
@@ -31,6 +32,8 @@ CONVERSATIONAL_KINDS = frozenset({"Default", "Reply"})
 ADDRESS_PREFIX = re.compile(r"^\s*@?([^\s:,@<>]{2,32})\s*[:,]")
 AT_NAME = re.compile(r"@([^\W_][\w.'-]{1,31})")
 BURST_WINDOW_SECONDS = 300.0
+# Below this many messages, forking workers costs more than it saves.
+PARALLEL_FROM_MESSAGES = 20_000
 TOPIC_MEMORY = 12  # messages whose topic words a conversation matches new messages against
 # Words that say how people talk, not what about: no good as a story's topic.
 CUE_WORDS = CONFLICT_CUES | EXCITEMENT_CUES | MYSTERY_CUES | {"believe"}
@@ -78,15 +81,19 @@ class _NameIndex:
 
     def __init__(self, messages: Iterable[Message]) -> None:
         self._ids: dict[str, str] = {}
+        people: dict[Author, None] = {}  # distinct authors, in order of first appearance
         for message in messages:
-            for author in (message.author, *message.mentions):
-                for name in (author.name, author.nickname):
-                    if name:
-                        self._ids.setdefault(name.lower(), author.id)
+            people[message.author] = None
+            if message.mentions:
+                people.update(dict.fromkeys(message.mentions))
+        for author in people:
+            for name in (author.name, author.nickname):
+                if name:
+                    self._ids.setdefault(name.lower(), author.id)
 
     def addressed(self, message: Message) -> set[str]:
         """Everyone a message speaks to, by mention or by name, apart from its author."""
-        found = {author.id for author in message.mentions}
+        found = {author.id for author in message.mentions} if message.mentions else set()
         content = message.content
         prefix = ADDRESS_PREFIX.match(content)
         if prefix:
@@ -94,8 +101,9 @@ class _NameIndex:
         if "@" in content:
             for name in AT_NAME.findall(content):
                 found.add(self._ids.get(name.lower(), ""))
-        found.discard("")
-        found.discard(message.author.id)
+        if found:
+            found.discard("")
+            found.discard(message.author.id)
         return found
 
 
@@ -146,17 +154,21 @@ def group_conversations(
     thread_of: dict[str, _Thread] = {}
     channels: dict[str, _Channel] = {}
 
+    resume = weights.resume_seconds
+    all_terms = analysis.terms
     for message in ordered:
         now = message.timestamp.timestamp()
-        if not is_conversational(message):
+        if message.author.is_bot or message.kind not in CONVERSATIONAL_KINDS:
             thread = _Thread()
             threads.append(thread)
             thread.messages.append(message)
             thread_of[message.id] = thread
             continue
-        channel = channels.setdefault(message.channel_id, _Channel())
-        channel.forget_before(now - weights.resume_seconds)
-        terms = analysis.terms[message.id]
+        channel = channels.get(message.channel_id)
+        if channel is None:
+            channel = channels[message.channel_id] = _Channel()
+        channel.forget_before(now - resume)
+        terms = all_terms[message.id]
         addressed = names.addressed(message)
         chosen = thread_of.get(message.reply_to_id) if message.reply_to_id else None
         if chosen is None or chosen.messages[0].channel_id != message.channel_id:
@@ -401,11 +413,122 @@ def story_id(conversation: Sequence[Message]) -> str:
     return f"story-{digest.hexdigest()}"
 
 
-class OfflineNewsDesk:
-    """The News Desk with no network: conversation threading and newsworthiness scoring."""
+def independent_parts(messages: Sequence[Message], quiet_seconds: float) -> list[list[Message]]:
+    """Split a chat into stretches that no conversation can span, oldest first.
 
-    def __init__(self, weights: GroupingWeights | None = None) -> None:
+    Threading never crosses channels, and after a silence longer than ``quiet_seconds`` no
+    conversation is still open, so each channel splits at such silences, unless a reply
+    reaches back across one (a late reply rejoins its conversation). Each part can then be
+    threaded on its own, on any core, with the same result.
+    """
+    by_channel: dict[str, list[Message]] = {}
+    for message in sorted(messages, key=lambda message: (message.timestamp, message.id)):
+        by_channel.setdefault(message.channel_id, []).append(message)
+    parts: list[list[Message]] = []
+    for channel_messages in by_channel.values():
+        segment_of: dict[str, int] = {}
+        starts = [0]  # index in channel_messages where each segment starts
+        previous = channel_messages[0].timestamp.timestamp()
+        for index, message in enumerate(channel_messages):
+            now = message.timestamp.timestamp()
+            if now - previous > quiet_seconds:
+                starts.append(index)
+            previous = now
+            segment_of[message.id] = len(starts) - 1
+        joined = [False] * len(starts)  # joined[k]: segment k continues segment k - 1
+        for message in channel_messages:
+            target = segment_of.get(message.reply_to_id or "")
+            if target is not None:
+                for segment in range(target + 1, segment_of[message.id] + 1):
+                    joined[segment] = True
+        bounds = [start for segment, start in enumerate(starts) if not joined[segment]]
+        for begin, end in zip(bounds, [*bounds[1:], len(channel_messages)], strict=True):
+            parts.append(channel_messages[begin:end])
+    parts.sort(key=lambda part: (part[0].timestamp, part[0].channel_id))
+    return parts
+
+
+@dataclass(frozen=True)
+class _PartJob:
+    """What every part needs besides its messages; inherited by forked workers, not pickled."""
+
+    parts: list[list[Message]]
+    channel_names: Mapping[str, str]
+    weights: GroupingWeights
+    include_all: bool
+
+
+_JOB: _PartJob | None = None
+
+
+def _install_job(job: _PartJob) -> None:
+    global _JOB
+    _JOB = job
+
+
+def _stories_of_part(index: int) -> list[Story]:
+    """Pool task: the stories of one part, by index, so only stories cross the pipe."""
+    job = _JOB
+    if job is None:  # pragma: no cover - the pool initializer always installs it
+        raise RuntimeError("no part job installed in this worker")
+    return _stories(job.parts[index], job.channel_names, job.weights, job.include_all)
+
+
+def _stories(
+    messages: Sequence[Message],
+    channel_names: Mapping[str, str],
+    weights: GroupingWeights,
+    include_all: bool,
+) -> list[Story]:
+    """Thread one independent part and turn its conversations into scored stories."""
+    analysis = ChatAnalysis.of(messages)
+    stories = []
+    for conversation in group_conversations(messages, weights, analysis):
+        signals = measure(conversation, analysis)
+        if not include_all and not is_newsworthy(signals):
+            continue
+        first = conversation[0]
+        channel_name = channel_names.get(first.channel_id, first.channel_id)
+        terms = keywords(conversation, analysis)
+        participants = dict.fromkeys(
+            message.author.id for message in conversation if not message.author.is_bot
+        )
+        stories.append(
+            Story(
+                id=story_id(conversation),
+                title=neutral_title(terms, channel_name, conversation),
+                guild_id=first.guild_id,
+                channel_id=first.channel_id,
+                channel_name=channel_name,
+                message_ids=tuple(message.id for message in conversation),
+                participants=tuple(participants),
+                score=newsworthiness(signals),
+                start=first.timestamp,
+                end=conversation[-1].timestamp,
+                signals=signals,
+                keywords=terms,
+            )
+        )
+    return stories
+
+
+class OfflineNewsDesk:
+    """The News Desk with no network: conversation threading and newsworthiness scoring.
+
+    With ``workers`` above one, a large chat's independent parts are threaded in forked
+    processes; the stories are the same as with one worker, only sooner.
+    """
+
+    def __init__(
+        self,
+        weights: GroupingWeights | None = None,
+        *,
+        workers: int = 1,
+        parallel_from: int = PARALLEL_FROM_MESSAGES,
+    ) -> None:
         self._weights = weights or GroupingWeights()
+        self._workers = workers
+        self._parallel_from = parallel_from
 
     async def find_stories(self, chat: Chat, *, include_all: bool = False) -> list[Story]:
         """See ``NewsDesk.find_stories``."""
@@ -413,33 +536,27 @@ class OfflineNewsDesk:
 
     def find_stories_now(self, chat: Chat, *, include_all: bool = False) -> list[Story]:
         """The synchronous core, for callers that are not in an event loop."""
-        analysis = ChatAnalysis.of(chat.messages)
-        stories = []
-        for conversation in group_conversations(chat.messages, self._weights, analysis):
-            signals = measure(conversation, analysis)
-            if not include_all and not is_newsworthy(signals):
-                continue
-            first = conversation[0]
-            channel_name = chat.channel_name(first.channel_id)
-            terms = keywords(conversation, analysis)
-            participants = dict.fromkeys(
-                message.author.id for message in conversation if not message.author.is_bot
-            )
-            stories.append(
-                Story(
-                    id=story_id(conversation),
-                    title=neutral_title(terms, channel_name, conversation),
-                    guild_id=first.guild_id,
-                    channel_id=first.channel_id,
-                    channel_name=channel_name,
-                    message_ids=tuple(message.id for message in conversation),
-                    participants=tuple(participants),
-                    score=newsworthiness(signals),
-                    start=first.timestamp,
-                    end=conversation[-1].timestamp,
-                    signals=signals,
-                    keywords=terms,
-                )
-            )
+        parts = independent_parts(chat.messages, self._weights.resume_seconds)
+        names = {channel_id: chat.channel_name(channel_id) for channel_id in chat.channels}
+        job = _PartJob(parts, names, self._weights, include_all)
+        workers = min(self._workers, len(parts))
+        if workers > 1 and len(chat.messages) >= self._parallel_from and _can_fork():
+            context = multiprocessing.get_context("fork")
+            # Largest parts first, so that no worker is left with a big one at the end.
+            order = sorted(range(len(parts)), key=lambda index: -len(parts[index]))
+            with context.Pool(workers, initializer=_install_job, initargs=(job,)) as pool:
+                results = pool.map(_stories_of_part, order, chunksize=1)
+        else:
+            results = [_stories(part, names, self._weights, include_all) for part in parts]
+        stories = [story for part_stories in results for story in part_stories]
         stories.sort(key=lambda story: (-story.score, story.start, story.id))
         return stories
+
+
+def _install_job_reset() -> None:
+    global _JOB
+    _JOB = None
+
+
+def _can_fork() -> bool:
+    return "fork" in multiprocessing.get_all_start_methods()

@@ -59,8 +59,10 @@ class Newsroom:
         return edition
 
 
-def offline_newsroom(weights: GroupingWeights | None = None) -> Newsroom:
+def offline_newsroom(weights: GroupingWeights | None = None, *, workers: int = 1) -> Newsroom:
     """The embedded default: no key, no network, deterministic."""
     return Newsroom(
-        desk=OfflineNewsDesk(weights), editor=OfflineEditor(), reporter=OfflineReporter()
+        desk=OfflineNewsDesk(weights, workers=workers),
+        editor=OfflineEditor(),
+        reporter=OfflineReporter(),
     )
