@@ -54,10 +54,14 @@ class ServerSpec:
         )
 
 
-def _drop_stale(cache: Path, spec: ServerSpec, keep: Path) -> None:
-    """Remove this spec's exports made by an older generator: they would only fill the disk."""
+def _drop_stale(cache: Path, spec: ServerSpec) -> None:
+    """Remove this spec's exports made by an older generator: they would only fill the disk.
+
+    Both layouts of the current generator stay, so alternating them does not regenerate.
+    """
+    current = f"dce-{spec.key()}"
     for stale in cache.glob(f"dce-{spec.stem()}-g*"):
-        if stale == keep:
+        if stale.name in (current, f"{current}.json"):
             continue
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
@@ -76,7 +80,7 @@ def single_file_export(spec: ServerSpec, cache: Path) -> tuple[Path, bool]:
     with tempfile.TemporaryDirectory(dir=cache, prefix=".tmp-") as scratch:
         written = synthetic.write_dce_export(spec.generate(), Path(scratch) / path.name)
         written.replace(path)
-    _drop_stale(cache, spec, path)
+    _drop_stale(cache, spec)
     return path, False
 
 
@@ -92,7 +96,7 @@ def per_channel_exports(spec: ServerSpec, cache: Path) -> tuple[Path, bool]:
         scratch.replace(folder)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    _drop_stale(cache, spec, folder)
+    _drop_stale(cache, spec)
     return folder, False
 
 
