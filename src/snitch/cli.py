@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -27,12 +28,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from snitch.config import Settings, load_settings
+from snitch.config import LLMSettings, Settings, load_settings
 from snitch.errors import SnitchError
 from snitch.log import configure_logging
 from snitch.models import Chat, Newsletter
 from snitch.newsroom.desk import GroupingWeights, OfflineNewsDesk
-from snitch.newsroom.edition import Newsroom, offline_newsroom
+from snitch.newsroom.edition import Newsroom, build_newsroom
 from snitch.newsroom.personas import PERSONAS, get_persona
 from snitch.render.html import render_html
 from snitch.sources.dce import ProgressCallback, expand_paths, load_exports
@@ -96,8 +97,28 @@ def _workers(settings: Settings) -> int:
 
 
 def _newsroom(settings: Settings) -> Newsroom:
-    """The newsroom this deployment runs (offline for now: the LLM engine comes later)."""
-    return offline_newsroom(_weights(settings), workers=_workers(settings))
+    """The newsroom the settings ask for: offline, or LLM desks with offline fallbacks."""
+    return build_newsroom(settings.llm, _weights(settings), workers=_workers(settings))
+
+
+def _with_llm(
+    settings: Settings, provider: str | None, model: str | None, base_url: str | None
+) -> Settings:
+    """Command-line LLM choices override the environment, validated like it."""
+    overrides = {
+        key: value
+        for key, value in (("provider", provider), ("model", model), ("base_url", base_url))
+        if value is not None
+    }
+    if not overrides:
+        return settings
+    try:
+        llm = LLMSettings.model_validate({**settings.llm.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise typer.BadParameter(exc.errors()[0]["msg"], param_hint="--llm") from None
+    if llm.provider == "groq" and llm.api_key is None and settings.groq_api_key:
+        llm = llm.model_copy(update={"api_key": settings.groq_api_key})
+    return settings.model_copy(update={"llm": llm})
 
 
 def _fail(message: str) -> typer.Exit:
@@ -263,19 +284,25 @@ def newsletter(
     ] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", "-f")] = OutputFormat.markdown,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
+    llm: Annotated[
+        str | None, typer.Option("--llm", help="offline, groq, or openai (any compatible server).")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="The LLM's model name.")] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1")
+    ] = None,
 ) -> None:
     """Write an edition about the exports (whole span, or the chosen window)."""
-    settings = _settings(ctx)
+    settings = _with_llm(_settings(ctx), llm, model, base_url)
     with _user_errors(), _batch():
         chosen = get_persona(persona or settings.newsroom.persona)
         start, end = resolve_window(since, until, last, datetime.now(UTC))
         chat = _load(exports, start, end)
-        edition = asyncio.run(
-            offline_newsroom(_weights(settings), workers=_workers(settings)).publish(
-                chat, chosen, since=start, until=end
-            )
-        )
+        newsroom = _newsroom(settings)
+        edition = asyncio.run(newsroom.publish(chat, chosen, since=start, until=end))
         write_output(render(edition, fmt), out)
+    for warning in edition.warnings:
+        stderr.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
 @app.command("import")
@@ -330,9 +357,7 @@ def demo(
             directory = export_dir or Path(scratch)
             directory.mkdir(parents=True, exist_ok=True)
             chat = _load(write_dce_exports(server, directory))
-        edition = asyncio.run(
-            offline_newsroom(_weights(settings), workers=_workers(settings)).publish(chat, chosen)
-        )
+        edition = asyncio.run(_newsroom(settings).publish(chat, chosen))
         write_output(render(edition, fmt), out)
     if export_dir:
         stderr.print(f"sample exports kept in {export_dir}: try `snitch stories {export_dir}`")

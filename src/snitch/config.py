@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     newsroom: NewsroomSettings = NewsroomSettings()
     log: LogSettings = LogSettings()
+    # Groq's own variable, honoured when SNITCH_LLM__API_KEY is not set.
+    groq_api_key: SecretStr | None = Field(default=None, validation_alias="GROQ_API_KEY")
+
+    @model_validator(mode="after")
+    def _groq_key_fallback(self) -> Settings:
+        """Use GROQ_API_KEY for Groq when no SNITCH_LLM__API_KEY was given."""
+        if self.llm.provider == "groq" and self.llm.api_key is None and self.groq_api_key:
+            self.llm = self.llm.model_copy(update={"api_key": self.groq_api_key})
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

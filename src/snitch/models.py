@@ -214,6 +214,9 @@ class Newsletter(_Frozen):
     body_markdown: str
     usage: Usage = Usage()
     message_count: int = 0
+    # Which engine wrote each desk's part ("offline", a model, or "offline (fallback)").
+    engines: dict[str, str] = Field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
+from snitch.config import LLMSettings
 from snitch.errors import EmptyWindowError
 from snitch.log import get_logger
 from snitch.models import Chat, Newsletter, Persona, TimeWindow
+from snitch.newsroom.chains import EditionLedger, LLMEditor, LLMNewsDesk, LLMReporter
 from snitch.newsroom.desk import GroupingWeights, OfflineNewsDesk
 from snitch.newsroom.editor import OfflineEditor
+from snitch.newsroom.llm import (
+    LLMClient,
+    RetryPolicy,
+    Sleep,
+    build_chat_model,
+    model_label,
+)
 from snitch.newsroom.protocols import EditorInChief, NewsDesk, StarReporter
 from snitch.newsroom.reporter import OfflineReporter
 
@@ -27,11 +37,16 @@ def window_of(chat: Chat, since: datetime | None, until: datetime | None) -> Tim
 
 @dataclass(frozen=True)
 class Newsroom:
-    """The three desks, wired together; any of them may be the offline or the LLM engine."""
+    """The three desks, wired together; any of them may be the offline or the LLM engine.
+
+    An LLM-backed newsroom carries the ledger its desks write to; one edition is published
+    at a time, and each starts with fresh accounts.
+    """
 
     desk: NewsDesk
     editor: EditorInChief
     reporter: StarReporter
+    ledger: EditionLedger | None = None
 
     async def publish(
         self,
@@ -43,11 +58,15 @@ class Newsroom:
     ) -> Newsletter:
         """Write one edition about ``chat`` (already limited to the window) for ``persona``."""
         window = window_of(chat, since, until)
+        if self.ledger is not None:
+            self.ledger.reset()
         stories = await self.desk.find_stories(chat)
         if not stories:  # nothing newsworthy: let the editor choose among everything
             stories = await self.desk.find_stories(chat, include_all=True)
         plan = await self.editor.plan(stories, persona)
         edition = await self.reporter.write(chat, stories, plan, persona, window)
+        if self.ledger is not None:
+            edition = self._account(edition, self.ledger)
         log.info(
             "edition written",
             persona=persona.name,
@@ -55,8 +74,49 @@ class Newsroom:
             messages=len(chat.messages),
             stories=len(stories),
             quotes=edition.quote_count,
+            **edition.usage.model_dump(),
         )
         return edition
+
+    @staticmethod
+    def _account(edition: Newsletter, ledger: EditionLedger) -> Newsletter:
+        """Stamp the edition with who wrote it, what it cost and what went wrong."""
+        if ledger.quote_fixes:
+            log.info("quotes grounded", fixed_or_dropped=ledger.quote_fixes)
+        return edition.model_copy(
+            update={
+                "engine": ledger.engine,
+                "engines": dict(ledger.engines),
+                "warnings": tuple(ledger.warnings),
+                "usage": ledger.usage.snapshot(),
+            }
+        )
+
+
+def build_newsroom(
+    settings: LLMSettings,
+    weights: GroupingWeights | None = None,
+    *,
+    workers: int = 1,
+    retry: RetryPolicy | None = None,
+    sleep: Sleep = asyncio.sleep,
+) -> Newsroom:
+    """The newsroom the settings ask for: offline, or LLM desks with offline twins."""
+    offline = offline_newsroom(weights, workers=workers)
+    model = build_chat_model(settings)
+    if model is None:
+        return offline
+    client = LLMClient(
+        model=model, name=model_label(settings), policy=retry or RetryPolicy(), sleep=sleep
+    )
+    ledger = EditionLedger(client)
+    budget = settings.max_prompt_tokens
+    return Newsroom(
+        desk=LLMNewsDesk(ledger, OfflineNewsDesk(weights, workers=workers), budget),
+        editor=LLMEditor(ledger, OfflineEditor()),
+        reporter=LLMReporter(ledger, OfflineReporter(), budget),
+        ledger=ledger,
+    )
 
 
 def offline_newsroom(weights: GroupingWeights | None = None, *, workers: int = 1) -> Newsroom:

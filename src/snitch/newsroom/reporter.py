@@ -73,7 +73,7 @@ def excerpt(text: str) -> str | None:
     return best[1] if best else None
 
 
-def _quotable_score(message: Message, replies_to: Mapping[str, int]) -> float:
+def quotable_score(message: Message, replies_to: Mapping[str, int]) -> float:
     content = message.content
     length = len(content)
     score = 2.0 * message.reaction_count + 1.5 * replies_to.get(message.id, 0)
@@ -91,7 +91,7 @@ def pick_quotes(messages: Sequence[Message], limit: int) -> list[Quote]:
             replies_to[message.reply_to_id] = replies_to.get(message.reply_to_id, 0) + 1
     ranked = sorted(
         (m for m in messages if is_conversational(m) and m.content.strip()),
-        key=lambda m: (-_quotable_score(m, replies_to), m.timestamp, m.id),
+        key=lambda m: (-quotable_score(m, replies_to), m.timestamp, m.id),
     )
     chosen: list[tuple[Message, str]] = []
     quoted_authors: set[str] = set()
@@ -268,19 +268,7 @@ class OfflineReporter:
             for story_id, role in [(plan.headline_story_id, "headline")]
             + [(story_id, "supporting") for story_id in plan.supporting_story_ids]
         ]
-        body = self._body(chat, voice, persona, window, articles)
-        return Newsletter(
-            persona=persona.name,
-            persona_display_name=persona.display_name,
-            masthead=persona.masthead,
-            engine="offline",
-            guild_name=defang(chat.guild.name),
-            headline=articles[0].title,
-            window=window,
-            stories=tuple(articles),
-            body_markdown=body,
-            message_count=len(chat.messages),
-        )
+        return assemble(chat, voice, persona, window, articles)
 
     def _article(
         self,
@@ -308,30 +296,55 @@ class OfflineReporter:
             quotes=tuple(pick_quotes(conversation, limit)),
         )
 
-    def _body(
-        self,
-        chat: Chat,
-        voice: Voice,
-        persona: Persona,
-        window: TimeWindow,
-        articles: Sequence[Article],
-    ) -> str:
-        lines = [
-            f"# {persona.masthead}",
-            f"*{persona.display_name} reporting on {chat.guild.name} · {_when(window)}*",
-            "",
-        ]
-        for article in articles:
-            lines.append(("## " if article.role == "headline" else "### ") + article.title)
-            lines += ["", article.summary, ""]
-            for index, quote in enumerate(article.quotes):
-                intro = _choose(voice.quote_intros, quote.message_id, "intro")
-                lines.append(
-                    f"> {intro} “{_escape_markdown(quote.text)}” "
-                    f"— **{_escape_markdown(quote.author_name)}** ([jump]({quote.jump_url}))"
-                )
-                if index < len(article.quotes) - 1:
-                    lines.append(">")
-            lines += ["", "---", ""]
-        lines.append(f"*{voice.sign_off}*")
-        return defang("\n".join(lines)) + "\n"
+
+def render_markdown(
+    chat: Chat,
+    voice: Voice,
+    persona: Persona,
+    window: TimeWindow,
+    articles: Sequence[Article],
+) -> str:
+    """The edition as Markdown; quotes are escaped so they show verbatim, links from data."""
+    lines = [
+        f"# {persona.masthead}",
+        f"*{persona.display_name} reporting on {chat.guild.name} · {_when(window)}*",
+        "",
+    ]
+    for article in articles:
+        lines.append(("## " if article.role == "headline" else "### ") + article.title)
+        lines += ["", article.summary, ""]
+        for index, quote in enumerate(article.quotes):
+            intro = _choose(voice.quote_intros, quote.message_id, "intro")
+            lines.append(
+                f"> {intro} “{_escape_markdown(quote.text)}” "
+                f"— **{_escape_markdown(quote.author_name)}** ([jump]({quote.jump_url}))"
+            )
+            if index < len(article.quotes) - 1:
+                lines.append(">")
+        lines += ["", "---", ""]
+    lines.append(f"*{voice.sign_off}*")
+    return defang("\n".join(lines)) + "\n"
+
+
+def assemble(
+    chat: Chat,
+    voice: Voice,
+    persona: Persona,
+    window: TimeWindow,
+    articles: Sequence[Article],
+    *,
+    engine: str = "offline",
+) -> Newsletter:
+    """The finished edition from its articles, whichever engine wrote them."""
+    return Newsletter(
+        persona=persona.name,
+        persona_display_name=persona.display_name,
+        masthead=persona.masthead,
+        engine=engine,
+        guild_name=defang(chat.guild.name),
+        headline=articles[0].title,
+        window=window,
+        stories=tuple(articles),
+        body_markdown=render_markdown(chat, voice, persona, window, articles),
+        message_count=len(chat.messages),
+    )
