@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from snitch.cli import app
+from tests.fake_llm import FakeLLMServer, Recorded, Reply
 from tests.helpers import FIXTURES, dce_export, raw_message, write_json
 
 runner = CliRunner()
@@ -139,3 +140,48 @@ def test_default_persona_comes_from_settings(tmp_path: Path) -> None:
     result = runner.invoke(app, ["newsletter", str(path), "--format", "json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["persona"] == "herald"
+
+
+def test_newsletter_through_an_openai_compatible_server() -> None:
+    def answer(request: Recorded) -> Reply:
+        system = request.body["messages"][0]["content"]
+        if "News Desk" in system:
+            return Reply(json.dumps({"stories": [{"candidate": "S1", "title": "Threads!"}]}))
+        if "Editor" in system:
+            return Reply(json.dumps({"headline": "S1", "supporting": [], "reason": "news"}))
+        article = {"story": "S1", "title": "THREADS FOUND", "summary": "At last.", "quotes": []}
+        return Reply(json.dumps({"articles": [article]}))
+
+    with FakeLLMServer(responder=answer) as server:
+        args = ["newsletter", str(FIXTURES), "--format", "json", "--llm", "openai"]
+        args += ["--model", "local", "--base-url", server.openai_base_url]
+        result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    edition = json.loads(result.stdout)
+    assert edition["engine"] == "openai:local"
+    assert edition["headline"] == "THREADS FOUND"
+    assert edition["usage"]["calls"] == 3
+
+
+def test_newsletter_with_the_server_down_still_prints_an_edition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SNITCH_LLM__MAX_RETRIES", "0")
+    with FakeLLMServer() as server:
+        down = server.openai_base_url  # nothing listens here once the server has stopped
+    result = runner.invoke(
+        app,
+        ["newsletter", str(FIXTURES), "--format", "json", "--llm", "openai", "--base-url", down],
+    )
+    assert result.exit_code == 0, result.output
+    edition = json.loads(result.stdout)
+    assert edition["engine"] == "offline"
+    assert edition["stories"][0]["quotes"]
+    assert "warning:" in result.stderr
+    assert "offline engine stood in" in result.stderr
+
+
+def test_unknown_llm_provider_is_a_clear_error() -> None:
+    result = runner.invoke(app, ["newsletter", str(FIXTURES), "--llm", "skynet"])
+    assert result.exit_code == 2
+    assert "--llm" in result.output

@@ -47,6 +47,7 @@ class LLMSettings(BaseModel):
     base_url: str | None = None
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     timeout_seconds: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=3, ge=0, le=10, description="Retries after a failed call.")
     max_prompt_tokens: int = Field(default=6000, ge=500)
 
 

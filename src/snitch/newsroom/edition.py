@@ -106,9 +106,8 @@ def build_newsroom(
     model = build_chat_model(settings)
     if model is None:
         return offline
-    client = LLMClient(
-        model=model, name=model_label(settings), policy=retry or RetryPolicy(), sleep=sleep
-    )
+    policy = retry or RetryPolicy(attempts=settings.max_retries + 1)
+    client = LLMClient(model=model, name=model_label(settings), policy=policy, sleep=sleep)
     ledger = EditionLedger(client)
     budget = settings.max_prompt_tokens
     return Newsroom(
