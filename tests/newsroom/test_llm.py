@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -266,3 +267,16 @@ def test_usage_is_what_the_api_reported(server: FakeLLMServer, source: Chat) -> 
         "prompt_tokens": 4200,
         "completion_tokens": 470,
     }
+
+
+def test_a_hanging_server_times_out_and_falls_back(source: Chat) -> None:
+    def stall(_: Recorded) -> Reply:
+        time.sleep(1.0)
+        return desk_reply()
+
+    with FakeLLMServer(responder=stall) as fake:
+        llm = settings(fake).model_copy(update={"timeout_seconds": 0.1, "max_retries": 0})
+        room = build_newsroom(llm)
+        edition = publish(room, source)
+    assert edition.engine == "offline"
+    assert "Timeout" in edition.warnings[0]
