@@ -13,14 +13,7 @@ from tests.fake_llm import FakeLLMServer, Recorded, Reply
 from tests.helpers import FIXTURES, dce_export, raw_message, write_json
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No stray .env or data directory from the developer's machine."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SNITCH_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SNITCH_LOG__FORMAT", "json")
+pytestmark = pytest.mark.usefixtures("isolated_cli")
 
 
 def test_stories_all_partition_the_input() -> None:

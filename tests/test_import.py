@@ -14,13 +14,7 @@ from snitch.store import open_store
 from tests.helpers import FIXTURES, dce_export, raw_message, write_json
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SNITCH_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SNITCH_LOG__FORMAT", "json")
+pytestmark = pytest.mark.usefixtures("isolated_cli")
 
 
 def stored() -> int:

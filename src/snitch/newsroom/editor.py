@@ -37,11 +37,7 @@ class OfflineEditor:
     """Deterministic editor: same stories and persona, same front page."""
 
     async def plan(self, stories: Sequence[Story], persona: Persona) -> EditorialPlan:
-        """See ``EditorInChief.plan``."""
-        return self.plan_now(stories, persona)
-
-    def plan_now(self, stories: Sequence[Story], persona: Persona) -> EditorialPlan:
-        """The synchronous core."""
+        """See ``EditorInChief.plan``; pure computation, so nothing here awaits."""
         candidates = [story for story in stories if is_newsworthy(story.signals)]
         if not candidates:
             candidates = [story for story in stories if story.signals.participants > 0]

@@ -16,7 +16,7 @@ import random
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -103,27 +103,21 @@ def build_chat_model(settings: LLMSettings) -> BaseChatModel | None:
             f"SNITCH_LLM__API_KEY is not set but SNITCH_LLM__PROVIDER is {settings.provider!r}"
             " (for Groq, GROQ_API_KEY works too)"
         )
+    common: dict[str, Any] = {
+        "model": settings.model,
+        "api_key": SecretStr(key),
+        "base_url": settings.base_url,
+        "temperature": settings.temperature,
+        "timeout": settings.timeout_seconds,
+        "max_retries": 0,
+    }
     if settings.provider == "groq":
         from langchain_groq import ChatGroq
 
-        return ChatGroq(
-            model_name=settings.model,
-            api_key=SecretStr(key),
-            base_url=settings.base_url,
-            temperature=settings.temperature,
-            timeout=settings.timeout_seconds,
-            max_retries=0,
-        )
+        return ChatGroq(**common)
     from langchain_openai import ChatOpenAI
 
-    return ChatOpenAI(
-        model=settings.model,
-        api_key=SecretStr(key),
-        base_url=settings.base_url,
-        temperature=settings.temperature,
-        timeout=settings.timeout_seconds,
-        max_retries=0,
-    )
+    return ChatOpenAI(**common)
 
 
 def _status_and_retry_after(exc: BaseException) -> tuple[int | None, float | None]:

@@ -245,18 +245,7 @@ class OfflineReporter:
         persona: Persona,
         window: TimeWindow,
     ) -> Newsletter:
-        """See ``StarReporter.write``."""
-        return self.write_now(chat, stories, plan, persona, window)
-
-    def write_now(
-        self,
-        chat: Chat,
-        stories: Sequence[Story],
-        plan: EditorialPlan,
-        persona: Persona,
-        window: TimeWindow,
-    ) -> Newsletter:
-        """The synchronous core."""
+        """See ``StarReporter.write``; templates only, so nothing here awaits."""
         voice = voice_of(persona)
         by_id = {story.id: story for story in stories}
         wanted = {plan.headline_story_id, *plan.supporting_story_ids}
