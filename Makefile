@@ -33,6 +33,7 @@ bench: install
 	$(BIN)/python bench/newsletter_speed.py
 	$(BIN)/python bench/lexrank_speed.py
 	$(BIN)/python bench/desk_quality.py
+	$(BIN)/python bench/llm_tokens.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -31,9 +31,10 @@ from snitch.newsroom.editor import MAX_SUPPORTING, MIN_SUPPORTING, OfflineEditor
 from snitch.newsroom.llm import LLMClient, LLMUnavailable, UsageMeter, estimate_tokens
 from snitch.newsroom.personas import voice_of
 from snitch.newsroom.prompts import (
+    DESK_MESSAGES_PER_STORY,
     DESK_SYSTEM,
     EDITOR_SYSTEM,
-    MESSAGES_PER_STORY,
+    REPORTER_MESSAGES_PER_STORY,
     REPORTER_SYSTEM,
     editor_prompt,
     persona_brief,
@@ -50,7 +51,7 @@ from snitch.newsroom.reporter import (
 from snitch.newsroom.text import defang, display_content, safe_name
 
 log = get_logger(__name__)
-DIGEST_CANDIDATES = 30
+DIGEST_CANDIDATES = 20
 INSTRUCTION_TOKENS = 400  # room kept for the system prompt and the reply's framing
 
 
@@ -58,7 +59,6 @@ class DeskPick(BaseModel):
     candidate: str
     title: str = Field(max_length=200)
     why: str = ""
-    message_ids: list[str] = Field(default_factory=list)
 
 
 class DeskReply(BaseModel):
@@ -134,16 +134,16 @@ class EditionLedger:
         return "mixed"
 
 
-def _representative(messages: Sequence[Message]) -> list[Message]:
-    """The messages that tell a story best, within a per-story cap, in time order."""
-    if len(messages) <= MESSAGES_PER_STORY:
+def _representative(messages: Sequence[Message], cap: int) -> list[Message]:
+    """The messages that tell a story best, at most ``cap`` of them, in time order."""
+    if len(messages) <= cap:
         return list(messages)
     replies_to: dict[str, int] = {}
     for message in messages:
         if message.reply_to_id:
             replies_to[message.reply_to_id] = replies_to.get(message.reply_to_id, 0) + 1
     ranked = sorted(messages[1:], key=lambda m: (-quotable_score(m, replies_to), m.id))
-    keep = {messages[0].id, *(m.id for m in ranked[: MESSAGES_PER_STORY - 1])}
+    keep = {messages[0].id, *(m.id for m in ranked[: cap - 1])}
     return [m for m in messages if m.id in keep]
 
 
@@ -177,7 +177,12 @@ class LLMNewsDesk:
         labelled = _labelled(stories[:DIGEST_CANDIDATES])
         blocks = [
             story_block(
-                label, story, _representative([by_id[m] for m in story.message_ids if m in by_id])
+                label,
+                story,
+                _representative(
+                    [by_id[m] for m in story.message_ids if m in by_id], DESK_MESSAGES_PER_STORY
+                ),
+                with_ids=False,
             )
             for label, story in labelled.items()
         ]
@@ -279,7 +284,12 @@ class LLMReporter:
         needed = {mid for story in labelled.values() for mid in story.message_ids}
         by_id = {m.id: m for m in chat.messages if m.id in needed}
         blocks = [
-            story_block(label, story, _representative([by_id[m] for m in story.message_ids]))
+            story_block(
+                label,
+                story,
+                _representative([by_id[m] for m in story.message_ids], REPORTER_MESSAGES_PER_STORY),
+                with_ids=True,
+            )
             for label, story in labelled.items()
         ]
         brief = persona_brief(persona) + f"\nSign-off style: {voice_of(persona).sign_off}"
