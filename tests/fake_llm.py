@@ -125,25 +125,38 @@ def _error_body(status: int, message: str) -> dict[str, Any]:
 
 
 class _Server(ThreadingHTTPServer):
-    """Tracks open connections so ``stop`` can close idle keep-alive sockets and join threads.
+    """Tracks open connections and handler threads, so ``stop`` can close idle keep-alive
+    sockets and join every thread.
 
-    Handler threads are daemons (a forgotten server never blocks interpreter exit), yet
-    ``block_on_close`` still makes ``server_close`` join them.
+    Handler threads are daemons, so a forgotten server never blocks interpreter exit; the
+    standard library does not join daemon handler threads on close, so this class does.
     """
 
     daemon_threads = True
-    block_on_close = True
 
     def __init__(self, owner: FakeLLMServer) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.owner = owner
         self._open: set[socket.socket] = set()
+        self._handlers: list[threading.Thread] = []
         self._open_lock = threading.Lock()
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self.process_request_thread, args=(request, client_address), daemon=True
+        )
         with self._open_lock:
             self._open.add(request)
-        super().process_request(request, client_address)
+            self._handlers = [alive for alive in self._handlers if alive.is_alive()]
+            self._handlers.append(thread)
+        thread.start()
+
+    def join_handlers(self, timeout: float = 5.0) -> None:
+        """Wait for every handler thread to finish (they end once their socket closes)."""
+        with self._open_lock:
+            handlers = list(self._handlers)
+        for thread in handlers:
+            thread.join(timeout)
 
     def shutdown_request(self, request: Any) -> None:
         with self._open_lock:
@@ -285,6 +298,7 @@ class FakeLLMServer:
         httpd.shutdown()
         thread.join()
         httpd.close_connections()
+        httpd.join_handlers()
         httpd.server_close()
         self._httpd = self._thread = None
 
