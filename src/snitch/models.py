@@ -153,6 +153,8 @@ class Story(_Frozen):
     end: datetime
     signals: StorySignals
     keywords: tuple[str, ...] = ()
+    # Messages that carry the story, as an LLM News Desk cited them (empty offline).
+    highlights: tuple[str, ...] = ()
 
 
 class EditorialPlan(_Frozen):

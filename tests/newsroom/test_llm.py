@@ -51,7 +51,7 @@ def desk_reply() -> Reply:
     return as_json(
         {
             "stories": [
-                {"candidate": "S1", "title": "Threads go missing", "message_ids": [THREAD_REPLY]},
+                {"candidate": "S1", "title": "Threads go missing", "message_ids": ["m4", "m99"]},
                 {"candidate": "S2", "title": "A cold day in chill talk"},
                 {"candidate": "S99", "title": "A story that does not exist"},
             ]
@@ -280,3 +280,19 @@ def test_a_hanging_server_times_out_and_falls_back(source: Chat) -> None:
         edition = publish(room, source)
     assert edition.engine == "offline"
     assert "Timeout" in edition.warnings[0]
+
+
+def test_the_desk_cites_messages_by_short_alias(source: Chat) -> None:
+    def cite_the_answer(request: Recorded) -> Reply:
+        prompt = request.body["messages"][1]["content"]
+        line = next(line for line in prompt.splitlines() if "CLI version" in line)
+        alias = line.split('id="', 1)[1].split('"', 1)[0]
+        pick = {"candidate": "S1", "title": "Threads go missing", "message_ids": [alias, "m99"]}
+        return as_json({"stories": [pick]})
+
+    with FakeLLMServer(responder=cite_the_answer) as fake:
+        stories = asyncio.run(newsroom(fake, []).desk.find_stories(source))
+        desk_prompt = fake.requests[0].body["messages"][1]["content"]
+    assert stories[0].title == "Threads go missing"
+    assert stories[0].highlights == (THREAD_REPLY,)  # the unknown alias m99 is dropped
+    assert THREAD_REPLY not in desk_prompt  # 19-digit ids would only cost tokens here

@@ -59,6 +59,7 @@ class DeskPick(BaseModel):
     candidate: str
     title: str = Field(max_length=200)
     why: str = ""
+    message_ids: list[str] = Field(default_factory=list)
 
 
 class DeskReply(BaseModel):
@@ -134,8 +135,11 @@ class EditionLedger:
         return "mixed"
 
 
-def _representative(messages: Sequence[Message], cap: int) -> list[Message]:
-    """The messages that tell a story best, at most ``cap`` of them, in time order."""
+def _representative(
+    messages: Sequence[Message], cap: int, highlights: Sequence[str] = ()
+) -> list[Message]:
+    """The messages that tell a story best, at most ``cap`` of them, in time order; the
+    desk's highlights first."""
     if len(messages) <= cap:
         return list(messages)
     replies_to: dict[str, int] = {}
@@ -143,7 +147,8 @@ def _representative(messages: Sequence[Message], cap: int) -> list[Message]:
         if message.reply_to_id:
             replies_to[message.reply_to_id] = replies_to.get(message.reply_to_id, 0) + 1
     ranked = sorted(messages[1:], key=lambda m: (-quotable_score(m, replies_to), m.id))
-    keep = {messages[0].id, *(m.id for m in ranked[: cap - 1])}
+    keep = {messages[0].id, *highlights[: cap - 1]}
+    keep.update(m.id for m in ranked[: max(cap - len(keep), 0)])
     return [m for m in messages if m.id in keep]
 
 
@@ -175,29 +180,45 @@ class LLMNewsDesk:
     async def _pick(self, chat: Chat, stories: Sequence[Story]) -> list[Story]:
         by_id = {message.id: message for message in chat.messages}
         labelled = _labelled(stories[:DIGEST_CANDIDATES])
-        blocks = [
-            story_block(
-                label,
-                story,
-                _representative(
-                    [by_id[m] for m in story.message_ids if m in by_id], DESK_MESSAGES_PER_STORY
-                ),
-                with_ids=False,
+        shown: dict[str, list[Message]] = {
+            label: _representative(
+                [by_id[m] for m in story.message_ids if m in by_id], DESK_MESSAGES_PER_STORY
             )
             for label, story in labelled.items()
+        }
+        aliases = {
+            message.id: f"m{number}"
+            for number, message in enumerate(
+                (message for messages in shown.values() for message in messages), start=1
+            )
+        }
+        blocks = [
+            story_block(label, labelled[label], messages, aliases)
+            for label, messages in shown.items()
         ]
         digest = within_budget(blocks, self._budget - INSTRUCTION_TOKENS)
         prompt = "<chat>\n" + "\n".join(digest) + "\n</chat>"
         reply = await self._client.complete_json(
             DESK_SYSTEM, prompt, DeskReply, purpose="news desk"
         )
+        real_id = {alias: message_id for message_id, alias in aliases.items()}
         picked: list[Story] = []
         for pick in reply.stories:
-            story = labelled.get(pick.candidate.strip())
-            if story is None or story in picked:
+            label = pick.candidate.strip()
+            story = labelled.get(label)
+            if story is None or any(story.id == chosen.id for chosen in picked):
                 continue
+            own = {message.id for message in shown[label]}
+            cited = [real_id.get(alias.strip(), "") for alias in pick.message_ids]
             title = defang(" ".join(pick.title.split())) or story.title
-            picked.append(story.model_copy(update={"title": title}))
+            picked.append(
+                story.model_copy(
+                    update={
+                        "title": title,
+                        "highlights": tuple(dict.fromkeys(m for m in cited if m in own)),
+                    }
+                )
+            )
         if not picked:
             raise LLMUnavailable("news desk: the reply named no known candidate")
         return picked
@@ -287,8 +308,12 @@ class LLMReporter:
             story_block(
                 label,
                 story,
-                _representative([by_id[m] for m in story.message_ids], REPORTER_MESSAGES_PER_STORY),
-                with_ids=True,
+                _representative(
+                    [by_id[m] for m in story.message_ids],
+                    REPORTER_MESSAGES_PER_STORY,
+                    story.highlights,
+                ),
+                {},  # real ids: the reporter's quotes must cite them exactly
             )
             for label, story in labelled.items()
         ]

@@ -31,8 +31,9 @@ DESK_SYSTEM = (
     "Candidate stories were found by an algorithm; pick the most newsworthy (drama, hype, "
     "mysteries, announcements, big reactions) and give each a short factual title. "
     + DATA_RULES
-    + ' Reply with only JSON: {"stories": [{"candidate": "S1", "title": "...", "why": "..."}]}'
-    ", best first, at most 8 stories."
+    + ' Reply with only JSON: {"stories": [{"candidate": "S1", "title": "...", '
+    '"why": "...", "message_ids": ["m3"]}]}, best first, at most 8 stories, citing the ids '
+    "of the one to three messages inside that candidate that carry the story."
 )
 
 EDITOR_SYSTEM = (
@@ -67,24 +68,30 @@ def attribute(text: str) -> str:
     return clean(text, 60).replace('"', "'")
 
 
-def message_line(message: Message, *, with_id: bool) -> str:
-    """One message as the model sees it: its id only when the model must cite it."""
-    ident = f' id="{message.id}"' if with_id else ""
+def message_line(message: Message, shown_id: str) -> str:
+    """One message as the model sees it, under the id the model should cite it by."""
+    ident = f' id="{shown_id}"'
     reactions = f' reactions="{message.reaction_count}"' if message.reaction_count else ""
     author = attribute(safe_name(message.author.display_name))
     text = clean(display_content(message))
     return f'<m{ident} author="{author}"{reactions}>{text}</m>'
 
 
-def story_block(label: str, story: Story, messages: Sequence[Message], *, with_ids: bool) -> str:
-    """A candidate story with its most telling messages, in time order."""
+def story_block(
+    label: str, story: Story, messages: Sequence[Message], shown_ids: Mapping[str, str]
+) -> str:
+    """A candidate story with its most telling messages, in time order.
+
+    ``shown_ids`` maps message ids to what the prompt shows: the real id where the reply
+    must cite it exactly, a short alias where a 19-digit id would only cost tokens.
+    """
     signals = story.signals
     header = (
         f'<story id="{label}" channel="#{attribute(story.channel_name)}" '
         f'messages="{signals.messages}" people="{signals.participants}" '
         f'reactions="{signals.reactions}">'
     )
-    lines = (message_line(message, with_id=with_ids) for message in messages)
+    lines = (message_line(message, shown_ids.get(message.id, message.id)) for message in messages)
     return "\n".join([header, *lines, "</story>"])
 
 
