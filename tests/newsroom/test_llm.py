@@ -296,3 +296,20 @@ def test_the_desk_cites_messages_by_short_alias(source: Chat) -> None:
     assert stories[0].title == "Threads go missing"
     assert stories[0].highlights == (THREAD_REPLY,)  # the unknown alias m99 is dropped
     assert THREAD_REPLY not in desk_prompt  # 19-digit ids would only cost tokens here
+
+
+@pytest.mark.parametrize("provider", ["openai", "groq"])
+def test_editions_in_successive_event_loops(source: Chat, provider: str) -> None:
+    """Each asyncio.run gets a working client (langchain-openai caches one per process)."""
+
+    def answer(request: Recorded) -> Reply:
+        system = request.body["messages"][0]["content"]
+        if "News Desk" in system:
+            return as_json({"stories": [{"candidate": "S1", "title": "Threads"}]})
+        if "Editor" in system:
+            return editor_reply()
+        return reporter_reply()
+
+    with FakeLLMServer(responder=answer) as fake:
+        engines = [publish(newsroom(fake, [], provider), source).engine for _ in range(2)]
+    assert engines == [f"{provider}:fake-model"] * 2

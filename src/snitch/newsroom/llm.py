@@ -115,8 +115,13 @@ def build_chat_model(settings: LLMSettings) -> BaseChatModel | None:
         from langchain_groq import ChatGroq
 
         return ChatGroq(**common)
+    import openai
     from langchain_openai import ChatOpenAI
 
+    # langchain-openai shares one async HTTP client per (base URL, timeout) across the whole
+    # process, bound to the first event loop that used it; a later asyncio.run would find it
+    # closed. An unhashable Timeout object opts out of that cache: one client per model.
+    common["timeout"] = openai.Timeout(settings.timeout_seconds)
     return ChatOpenAI(**common)
 
 
