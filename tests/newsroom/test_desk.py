@@ -14,10 +14,9 @@ from snitch.newsroom.desk import (
     group_by_time_gap,
     group_conversations,
     independent_parts,
-    measure,
-    newsworthiness,
 )
 from snitch.newsroom.evaluation import adjusted_rand_index, score_grouping
+from snitch.newsroom.scoring import measure, newsworthiness
 from snitch.sources.synthetic import SyntheticServer, generate_server
 from tests.helpers import author, chat, message
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from snitch.errors import EmptyWindowError
 from snitch.models import EditorialPlan, Persona, Story, StorySignals
-from snitch.newsroom.desk import is_newsworthy
+from snitch.newsroom.scoring import is_newsworthy
 
 MIN_SUPPORTING = 2
 MAX_SUPPORTING = 4

@@ -24,8 +24,8 @@ from snitch.models import (
     Story,
     TimeWindow,
 )
-from snitch.newsroom.desk import is_conversational
 from snitch.newsroom.personas import Angle, Voice, voice_of
+from snitch.newsroom.scoring import is_conversational
 from snitch.newsroom.text import (
     STOPWORDS,
     cues,
