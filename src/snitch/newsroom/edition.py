@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from snitch.config import LLMSettings
 from snitch.errors import EmptyWindowError
 from snitch.log import get_logger
 from snitch.models import Chat, Newsletter, Persona, TimeWindow
-from snitch.newsroom.chains import EditionLedger, LLMEditor, LLMNewsDesk, LLMReporter
 from snitch.newsroom.desk import GroupingWeights, OfflineNewsDesk
 from snitch.newsroom.editor import OfflineEditor
-from snitch.newsroom.llm import (
-    LLMClient,
-    RetryPolicy,
-    Sleep,
-    build_chat_model,
-    model_label,
-)
 from snitch.newsroom.protocols import EditorInChief, NewsDesk, StarReporter
 from snitch.newsroom.reporter import OfflineReporter
+
+if TYPE_CHECKING:  # the LLM engine pulls in LangChain: imported only when it is used
+    from snitch.newsroom.chains import EditionLedger
+    from snitch.newsroom.llm import RetryPolicy
 
 log = get_logger(__name__)
 
@@ -99,15 +96,26 @@ def build_newsroom(
     *,
     workers: int = 1,
     retry: RetryPolicy | None = None,
-    sleep: Sleep = asyncio.sleep,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> Newsroom:
-    """The newsroom the settings ask for: offline, or LLM desks with offline twins."""
-    offline = offline_newsroom(weights, workers=workers)
+    """The newsroom the settings ask for: offline, or LLM desks with offline twins.
+
+    The LLM engine (and LangChain, half a second of imports) loads only when asked for.
+    """
+    if settings.provider == "offline":
+        return offline_newsroom(weights, workers=workers)
+    import asyncio
+
+    from snitch.newsroom.chains import EditionLedger, LLMEditor, LLMNewsDesk, LLMReporter
+    from snitch.newsroom.llm import LLMClient, RetryPolicy, build_chat_model, model_label
+
     model = build_chat_model(settings)
-    if model is None:
-        return offline
+    if model is None:  # pragma: no cover - only the offline provider has no model
+        return offline_newsroom(weights, workers=workers)
     policy = retry or RetryPolicy(attempts=settings.max_retries + 1)
-    client = LLMClient(model=model, name=model_label(settings), policy=policy, sleep=sleep)
+    client = LLMClient(
+        model=model, name=model_label(settings), policy=policy, sleep=sleep or asyncio.sleep
+    )
     ledger = EditionLedger(client)
     budget = settings.max_prompt_tokens
     return Newsroom(
