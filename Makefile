@@ -6,9 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint typecheck unit bench clean
 
+# torch is pinned and installed first: sentence-transformers accepts any torch, and an
+# unpinned one pulls gigabytes of CUDA packages; 2.13.0 resolves to a CPU wheel here.
+TORCH ?= torch==2.13.0
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet '$(TORCH)'
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

@@ -6,6 +6,12 @@ server instead of patching the SDKs away. Each request pops the next scripted ``
 ``Failure``; when the script is empty a ``responder`` callback answers; with neither, the
 server answers 500 so that an under-scripted test fails loudly.
 
+It also serves ``/v1/embeddings``: every input string gets a deterministic vector from an
+``embeddings`` callback (``fake_embedding`` by default: a unit vector derived from a hash of
+the text), in ``float`` or ``base64`` encoding as the SDK asks. A scripted ``Failure`` at the
+head of the script answers the next request of either kind; a scripted ``Reply`` is only ever
+consumed by a chat completion.
+
 Token counts the script does not give are a local estimate (``estimate_tokens``): roughly
 four characters per token. It is not what a real tokenizer would say, but it is deterministic
 and the same for every pipeline a benchmark compares, which is all a ratio needs.
@@ -15,16 +21,19 @@ Stdlib only, so benchmark scripts can import it without test dependencies.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import itertools
 import json
 import math
 import socket
+import struct
 import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,18 +42,26 @@ from typing import Any, Self, cast
 
 __all__ = [
     "CHAT_PATHS",
+    "EMBEDDING_PATHS",
+    "FAKE_EMBEDDING_DIMENSIONS",
+    "EmbeddingResponder",
     "Failure",
     "FakeLLMServer",
     "Recorded",
     "Reply",
     "Responder",
     "estimate_tokens",
+    "fake_embedding",
     "prompt_tokens_of",
 ]
 
 CHAT_PATHS = ("/v1/chat/completions", "/openai/v1/chat/completions")
 """The OpenAI SDK appends ``/chat/completions`` to ``.../v1``; Groq's uses ``/openai/v1/...``."""
 MODEL_PATHS = ("/v1/models", "/openai/v1/models")
+EMBEDDING_PATHS = ("/v1/embeddings", "/openai/v1/embeddings")
+FAKE_EMBEDDING_DIMENSIONS = 8
+MAX_EMBEDDING_INPUTS = 2048
+"""OpenAI's limit on inputs per embeddings request; the fake refuses more, as the API does."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +85,7 @@ class Failure:
 
 @dataclass(frozen=True)
 class Recorded:
-    """One chat-completion request as the server saw it.
+    """One chat-completion or embeddings request as the server saw it.
 
     ``prompt_tokens`` is the server's estimate for the request (before any scripted override),
     so a responder can answer by the size of the prompt.
@@ -81,6 +98,8 @@ class Recorded:
 
 
 Responder = Callable[[Recorded], Reply | Failure]
+EmbeddingResponder = Callable[[str], Sequence[float]]
+"""Maps one input text to its vector; the server answers 500 if it raises."""
 
 
 def estimate_tokens(text: str) -> int:
@@ -98,11 +117,36 @@ def _content_text(content: object) -> str:
     return ""
 
 
+def fake_embedding(text: str, dimensions: int = FAKE_EMBEDDING_DIMENSIONS) -> list[float]:
+    """A deterministic unit vector for ``text``: the same text always gets the same vector."""
+    digest = b""
+    counter = 0
+    while len(digest) < 2 * dimensions:
+        digest += hashlib.sha256(f"{counter}:{text}".encode()).digest()
+        counter += 1
+    halves = (int.from_bytes(digest[2 * i : 2 * i + 2], "big") for i in range(dimensions))
+    raw = [half / 32767.5 - 1.0 for half in halves]
+    norm = math.sqrt(sum(x * x for x in raw)) or 1.0
+    return [x / norm for x in raw]
+
+
+def _embedding_inputs(body: Mapping[str, Any]) -> list[str] | None:
+    """The input strings of an embeddings request, or None if ``input`` is not text."""
+    value = body.get("input")
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return list(value)
+    return None
+
+
 def prompt_tokens_of(body: Mapping[str, Any]) -> int:
-    """The estimated prompt tokens of a request: the estimate summed over message contents."""
+    """The estimated prompt tokens of a request: the estimate summed over message contents,
+    or over the input strings of an embeddings request."""
     messages = body.get("messages")
     if not isinstance(messages, list):
-        return 0
+        inputs = _embedding_inputs(body) or []
+        return sum(estimate_tokens(text) for text in inputs)
     return sum(
         estimate_tokens(_content_text(m.get("content"))) for m in messages if isinstance(m, dict)
     )
@@ -200,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         raw = self._drain_body()
         path = self.path.split("?")[0]
-        if path not in CHAT_PATHS:
+        if path not in CHAT_PATHS and path not in EMBEDDING_PATHS:
             self._send_json(404, _error_body(404, f"no route for POST {self.path}"))
             return
         try:
@@ -212,7 +256,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
         record = Recorded(path, body, headers, prompt_tokens_of(body))
-        status, payload, extra = self.owner._answer(record)
+        if path in EMBEDDING_PATHS:
+            status, payload, extra = self.owner._answer_embeddings(record)
+        else:
+            status, payload, extra = self.owner._answer(record)
         self._send_json(status, payload, extra)
 
     def _drain_body(self) -> bytes:
@@ -252,9 +299,11 @@ class FakeLLMServer:
         script: Iterable[Reply | Failure] = (),
         responder: Responder | None = None,
         model: str = "fake-model",
+        embeddings: EmbeddingResponder = fake_embedding,
     ) -> None:
         self.model = model
         self.responder = responder
+        self.embeddings = embeddings
         self.requests: list[Recorded] = []
         self._script: deque[Reply | Failure] = deque(script)
         self._lock = threading.Lock()
@@ -262,6 +311,8 @@ class FakeLLMServer:
         self._calls = 0
         self._prompt_tokens = 0
         self._completion_tokens = 0
+        self._embedding_calls = 0
+        self._embedding_tokens = 0
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -346,6 +397,70 @@ class FakeLLMServer:
         """Completion tokens reported in ``usage`` over all successful replies."""
         with self._lock:
             return self._completion_tokens
+
+    @property
+    def embedding_calls(self) -> int:
+        """Successful (200) embeddings requests served."""
+        with self._lock:
+            return self._embedding_calls
+
+    @property
+    def total_embedding_tokens(self) -> int:
+        """Prompt tokens reported in ``usage`` over all successful embeddings requests."""
+        with self._lock:
+            return self._embedding_tokens
+
+    def _answer_embeddings(self, record: Recorded) -> tuple[int, dict[str, Any], Mapping[str, str]]:
+        """Record an embeddings request and answer it, refusing what the real API refuses."""
+        with self._lock:
+            self.requests.append(record)
+            head = self._script[0] if self._script else None
+            if isinstance(head, Failure):
+                self._script.popleft()
+                return head.status, _error_body(head.status, head.message), head.headers
+            embed = self.embeddings
+        inputs = _embedding_inputs(record.body)
+        encoding = record.body.get("encoding_format", "float")
+        if inputs is None:
+            message = "input must be a string or a list of strings (FakeLLMServer embeds text)"
+            return 400, _error_body(400, message), {}
+        problem = None
+        if not inputs or len(inputs) > MAX_EMBEDDING_INPUTS:
+            problem = f"input must hold 1 to {MAX_EMBEDDING_INPUTS} items, got {len(inputs)}"
+        elif "" in inputs:
+            problem = f"input[{inputs.index('')}] is an empty string"
+        elif encoding not in ("float", "base64"):
+            problem = f"unknown encoding_format {encoding!r}"
+        if problem is not None:
+            return 400, _error_body(400, problem), {}
+        try:
+            vectors = [[float(x) for x in embed(text)] for text in inputs]
+        except Exception as exc:  # a broken callback must fail the test, not hang it
+            return 500, _error_body(500, f"embeddings callback raised {exc!r}"), {}
+        with self._lock:
+            self._embedding_calls += 1
+            self._embedding_tokens += record.prompt_tokens
+        model = record.body.get("model")
+        data = [
+            {
+                "object": "embedding",
+                "index": index,
+                "embedding": (
+                    base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+                    if encoding == "base64"
+                    else vector
+                ),
+            }
+            for index, vector in enumerate(vectors)
+        ]
+        usage = {"prompt_tokens": record.prompt_tokens, "total_tokens": record.prompt_tokens}
+        payload = {
+            "object": "list",
+            "data": data,
+            "model": model if isinstance(model, str) else self.model,
+            "usage": usage,
+        }
+        return 200, payload, {}
 
     def _answer(self, record: Recorded) -> tuple[int, dict[str, Any], Mapping[str, str]]:
         """Record the request and build (status, JSON body, extra headers) for it."""
