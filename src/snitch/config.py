@@ -61,6 +61,19 @@ class NewsroomSettings(BaseModel):
     )
 
 
+class MemorySettings(BaseModel):
+    """Semantic memory: which embedder, and where the vectors live."""
+
+    embedder: Literal["local", "openai"] = "local"
+    model: str | None = Field(default=None, description="Embedding model; local: MiniLM.")
+    base_url: str | None = Field(default=None, description="OpenAI-compatible embeddings server.")
+    api_key: SecretStr | None = None
+    batch_size: int | None = Field(default=None, ge=1, le=2048)
+    chroma_host: str | None = Field(default=None, description="Chroma server; empty: embedded.")
+    chroma_port: int = Field(default=8000, ge=1, le=65535)
+    chroma_ssl: bool = False
+
+
 class LogSettings(BaseModel):
     """How the process logs."""
 
@@ -84,6 +97,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     llm: LLMSettings = LLMSettings()
     newsroom: NewsroomSettings = NewsroomSettings()
+    memory: MemorySettings = MemorySettings()
     log: LogSettings = LogSettings()
     # Groq's own variable, honoured when SNITCH_LLM__API_KEY is not set.
     groq_api_key: SecretStr | None = Field(default=None, validation_alias="GROQ_API_KEY")
@@ -106,6 +120,11 @@ class Settings(BaseSettings):
         ):
             raise ValueError("SNITCH_LLM__API_KEY is a placeholder; set a real key")
         return self
+
+    @property
+    def vectors_dir(self) -> Path:
+        """Where the embedded Chroma store keeps its files."""
+        return self.data_dir / "vectors"
 
     @property
     def database_url(self) -> str:
