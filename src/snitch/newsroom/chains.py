@@ -47,6 +47,7 @@ from snitch.newsroom.reporter import (
     excerpt,
     quotable_score,
     quote_matches,
+    replies_received,
 )
 from snitch.newsroom.text import defang, display_content, safe_name
 
@@ -142,10 +143,7 @@ def _representative(
     desk's highlights first."""
     if len(messages) <= cap:
         return list(messages)
-    replies_to: dict[str, int] = {}
-    for message in messages:
-        if message.reply_to_id:
-            replies_to[message.reply_to_id] = replies_to.get(message.reply_to_id, 0) + 1
+    replies_to = replies_received(messages)
     ranked = sorted(messages[1:], key=lambda m: (-quotable_score(m, replies_to), m.id))
     keep = {messages[0].id, *highlights[: cap - 1]}
     keep.update(m.id for m in ranked[: max(cap - len(keep), 0)])

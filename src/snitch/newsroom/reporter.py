@@ -73,6 +73,15 @@ def excerpt(text: str) -> str | None:
     return best[1] if best else None
 
 
+def replies_received(messages: Sequence[Message]) -> dict[str, int]:
+    """How many replies each message drew within these messages."""
+    counts: dict[str, int] = {}
+    for message in messages:
+        if message.reply_to_id:
+            counts[message.reply_to_id] = counts.get(message.reply_to_id, 0) + 1
+    return counts
+
+
 def quotable_score(message: Message, replies_to: Mapping[str, int]) -> float:
     content = message.content
     length = len(content)
@@ -85,10 +94,7 @@ def quotable_score(message: Message, replies_to: Mapping[str, int]) -> float:
 
 def pick_quotes(messages: Sequence[Message], limit: int) -> list[Quote]:
     """The most telling lines of a conversation, one per author while authors last."""
-    replies_to: dict[str, int] = {}
-    for message in messages:
-        if message.reply_to_id:
-            replies_to[message.reply_to_id] = replies_to.get(message.reply_to_id, 0) + 1
+    replies_to = replies_received(messages)
     ranked = sorted(
         (m for m in messages if is_conversational(m) and m.content.strip()),
         key=lambda m: (-quotable_score(m, replies_to), m.timestamp, m.id),
