@@ -7,6 +7,7 @@ holds the generator's own source digest, so a changed generator never serves sta
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import shutil
 import statistics
@@ -98,6 +99,20 @@ def per_channel_exports(spec: ServerSpec, cache: Path) -> tuple[Path, bool]:
         shutil.rmtree(scratch, ignore_errors=True)
     _drop_stale(cache, spec)
     return folder, False
+
+
+def add_server_options(parser: argparse.ArgumentParser, default: ServerSpec) -> None:
+    """The generated server's size as options, with this benchmark's defaults."""
+    parser.add_argument("--messages", type=int, default=default.messages, help="messages")
+    parser.add_argument("--channels", type=int, default=default.channels, help="channels")
+    parser.add_argument("--days", type=float, default=default.days, help="days the chat spans")
+    parser.add_argument("--planted", type=int, default=default.planted, help="planted stories")
+    parser.add_argument("--seed", type=int, default=default.seed, help="generator seed")
+
+
+def server_spec(args: argparse.Namespace) -> ServerSpec:
+    """The spec the options of ``add_server_options`` describe."""
+    return ServerSpec(args.seed, args.channels, args.messages, args.days, args.planted)
 
 
 def median(values: Sequence[float]) -> float:

@@ -19,7 +19,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from _shared import DEFAULT_CACHE, ServerSpec, fail, median, per_channel_exports, verdict
+from _shared import (
+    DEFAULT_CACHE,
+    ServerSpec,
+    add_server_options,
+    fail,
+    median,
+    per_channel_exports,
+    server_spec,
+    verdict,
+)
 from snitch.log import configure_logging
 from snitch.models import Chat, Newsletter
 from snitch.newsroom.edition import offline_newsroom
@@ -105,11 +114,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Time the offline newsroom against sumy's LexRank on one generated chat.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--messages", type=int, default=2_000, help="messages in the export")
-    parser.add_argument("--channels", type=int, default=3, help="channels generated")
-    parser.add_argument("--days", type=float, default=1.0, help="days the chat spans")
-    parser.add_argument("--planted", type=int, default=4, help="planted newsworthy stories")
-    parser.add_argument("--seed", type=int, default=7, help="generator seed")
+    add_server_options(parser, ServerSpec(seed=7, channels=3, messages=2_000, days=1.0, planted=4))
     parser.add_argument("--sentences", type=int, default=10, help="sentences asked of LexRank")
     parser.add_argument("--repeat", type=int, default=5, help="newsroom runs (median)")
     parser.add_argument("--lexrank-repeat", type=int, default=2, help="LexRank runs (median)")
@@ -125,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         fail(problem)
     configure_logging("WARNING", "json")  # the newsroom's info line would drown the figures
 
-    spec = ServerSpec(args.seed, args.channels, args.messages, args.days, args.planted)
+    spec = server_spec(args)
     folder, reused = per_channel_exports(spec, args.cache_dir)
     chat = load_exports([folder])
     texts = [message.content for message in chat.messages]

@@ -29,9 +29,11 @@ from _shared import (
     DEFAULT_CACHE,
     MIB,
     ServerSpec,
+    add_server_options,
     fail,
     median,
     per_channel_exports,
+    server_spec,
     single_file_export,
     verdict,
 )
@@ -89,11 +91,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Time `snitch newsletter` against json.load on one generated export.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--messages", type=int, default=100_000, help="messages in the export")
-    parser.add_argument("--channels", type=int, default=10, help="channels generated")
-    parser.add_argument("--days", type=float, default=7.0, help="days the chat spans")
-    parser.add_argument("--planted", type=int, default=12, help="planted newsworthy stories")
-    parser.add_argument("--seed", type=int, default=7, help="generator seed")
+    add_server_options(
+        parser, ServerSpec(seed=7, channels=10, messages=100_000, days=7.0, planted=12)
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each command (median)")
     parser.add_argument(
         "--layout",
@@ -108,7 +108,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Generate (or reuse) the export, time both commands, print the table and verdicts."""
     args = parse_args(argv)
-    spec = ServerSpec(args.seed, args.channels, args.messages, args.days, args.planted)
+    spec = server_spec(args)
     started = time.perf_counter()
     make_export = per_channel_exports if args.layout == "folder" else single_file_export
     export, reused = make_export(spec, args.cache_dir)
