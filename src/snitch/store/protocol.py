@@ -22,6 +22,16 @@ class StoreWriter(Protocol):
     async def upsert_messages(self, messages: Sequence[Message]) -> int:
         """Insert or update messages (and their authors) by id; returns how many were written."""
 
+    async def delete_messages(self, message_ids: Sequence[str]) -> int:
+        """Remove messages deleted on Discord; returns how many were stored."""
+
+    async def forget_author(self, guild_id: str, author_id: str) -> int:
+        """Remove everything one author wrote in a guild, and their name from the mention
+        snapshots of others' messages there; returns how many messages were removed."""
+
+    async def expire_messages(self, guild_id: str, before: datetime) -> int:
+        """Retention: remove a guild's messages sent before ``before``; returns how many."""
+
 
 class Store(Protocol):
     """Where chat history lives between imports and editions."""
@@ -44,6 +54,14 @@ class Store(Protocol):
         channel_ids: Sequence[str] | None = None,
     ) -> list[Message]:
         """Messages of a guild in ``[since, until)``, oldest first, optionally in some channels."""
+
+    async def messages_by_id(self, message_ids: Sequence[str]) -> list[Message]:
+        """The stored messages among ``message_ids``, in the order asked (unknown ids are
+        left out)."""
+
+    async def search(self, guild_id: str, terms: Sequence[str], limit: int = 50) -> list[str]:
+        """Full-text search: ids of a guild's messages containing any of ``terms`` (stemmed),
+        most relevant first."""
 
     async def count_messages(self, guild_id: str | None = None) -> int:
         """How many messages are stored, in one guild or in all."""

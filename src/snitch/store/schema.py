@@ -128,3 +128,16 @@ messages = Table(
     Index(None, "channel_id", "timestamp"),
     Index(None, "author_id"),
 )
+
+# Full-text search over message content (for fact-check's keyword half). Built by the
+# migrations with dialect-specific DDL that SQLAlchemy's metadata cannot describe: an FTS5
+# table kept in step by triggers on SQLite, an expression GIN index on PostgreSQL. Both use
+# English stemming, so "promised" finds "promise".
+SEARCH_TABLE = "message_search"  # SQLite: FTS5 table (and its shadow tables)
+SEARCH_INDEX = "ix_messages_search"  # PostgreSQL: GIN index on to_tsvector(content)
+SEARCH_CONFIG = "english"  # PostgreSQL text search configuration
+
+
+def is_search_object(name: str | None) -> bool:
+    """True for the full-text objects above, which autogenerate must leave alone."""
+    return name is not None and (name.startswith(SEARCH_TABLE) or name == SEARCH_INDEX)

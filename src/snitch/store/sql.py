@@ -18,7 +18,21 @@ from typing import Any, Final, Self
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
-from sqlalchemy import Connection, Insert, Table, event, func, select, text
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Select,
+    Table,
+    Text,
+    and_,
+    cast,
+    delete,
+    event,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Row, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
@@ -28,7 +42,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from snitch.config import Settings
 from snitch.errors import StoreError
 from snitch.models import Author, Channel, Guild, Message, Reaction
-from snitch.store.schema import authors, channels, guilds, messages
+from snitch.store.schema import SEARCH_CONFIG, SEARCH_TABLE, authors, channels, guilds, messages
 
 MIGRATIONS_DIR: Final = Path(__file__).parent / "migrations"
 
@@ -37,6 +51,14 @@ MIGRATIONS_DIR: Final = Path(__file__).parent / "migrations"
 # chunking bounds how many converted parameter sets the driver holds at once. Of 100,
 # 1000 and 5000, 1000 was fastest on SQLite (100,000 messages); PostgreSQL barely cared.
 ROWS_PER_CHUNK: Final = 1000
+
+# Ids per ``IN (...)`` list when reading or deleting by id: under SQLite's old limit of 999
+# bound variables.
+IDS_PER_QUERY: Final = 900
+# What a forgotten author is called in the mention snapshots of other people's messages.
+FORGOTTEN_NAME: Final = "forgotten-user"
+# SQLite keys the full-text index by the message's snowflake; Discord's fit in 63 bits.
+_MAX_SNOWFLAKE: Final = 2**63 - 1
 
 # How long a SQLite writer waits for another writer's transaction before giving up.
 SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30.0
@@ -212,6 +234,31 @@ def _author_json(author: Author) -> dict[str, Any]:
     }
 
 
+def _require_snowflake(message: Message) -> None:
+    """The store keys its full-text index by the numeric id, so only real Discord ids
+    (canonical decimal, within 63 bits) may be stored."""
+    ident = message.id
+    if not (ident.isascii() and ident.isdigit() and str(int(ident)) == ident):
+        raise StoreError(
+            f"message {ident!r} in channel {message.channel_id}: id is not a Discord snowflake"
+        )
+    if int(ident) > _MAX_SNOWFLAKE:
+        raise StoreError(f"message {ident!r}: id is larger than a Discord snowflake can be")
+
+
+def _chunks(items: Sequence[str], size: int = IDS_PER_QUERY) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _scrub_mentions(mentions: list[dict[str, Any]], author_id: str) -> list[dict[str, Any]]:
+    """The snapshot with one author's name and nickname replaced by a placeholder."""
+    return [
+        {**item, "name": FORGOTTEN_NAME, "nickname": None} if item.get("id") == author_id else item
+        for item in mentions
+    ]
+
+
 def _message_row(message: Message) -> dict[str, Any]:
     return {
         "id": message.id,
@@ -259,10 +306,80 @@ class SqlWriter:
     async def upsert_messages(self, messages_: Sequence[Message]) -> int:
         """Insert or update messages and their authors by id; returns how many distinct
         messages were written."""
+        for message in messages_:
+            _require_snowflake(message)
         await self._upsert(
             authors, (_author_json(m.author) for m in messages_), "storing message authors"
         )
         return await self._upsert(messages, map(_message_row, messages_), "storing messages")
+
+    async def delete_messages(self, message_ids: Sequence[str]) -> int:
+        """Remove messages by id (deleted on Discord); returns how many were stored."""
+        removed = 0
+        with _store_errors("deleting messages"):
+            for chunk in _chunks(list(dict.fromkeys(message_ids))):
+                result = await self._connection.execute(
+                    delete(messages).where(messages.c.id.in_(list(chunk)))
+                )
+                removed += result.rowcount
+        return removed
+
+    async def forget_author(self, guild_id: str, author_id: str) -> int:
+        """Remove an author's messages in a guild and their name from others' mentions there.
+
+        The author's own row goes too once no guild holds a message of theirs.
+        """
+        with _store_errors(f"forgetting author {author_id} in guild {guild_id}"):
+            result = await self._connection.execute(
+                delete(messages).where(
+                    and_(messages.c.guild_id == guild_id, messages.c.author_id == author_id)
+                )
+            )
+            removed: int = result.rowcount
+            await self._scrub_mentions_of(guild_id, author_id)
+            await self._drop_orphan_authors([author_id])
+        return removed
+
+    async def expire_messages(self, guild_id: str, before: datetime) -> int:
+        """Remove a guild's messages sent before ``before``, and authors left with none."""
+        with _store_errors(f"expiring messages of guild {guild_id}"):
+            authors_before = select(messages.c.author_id).where(
+                and_(messages.c.guild_id == guild_id, messages.c.timestamp < before)
+            )
+            affected = [row[0] for row in await self._connection.execute(authors_before.distinct())]
+            result = await self._connection.execute(
+                delete(messages).where(
+                    and_(messages.c.guild_id == guild_id, messages.c.timestamp < before)
+                )
+            )
+            await self._drop_orphan_authors(affected)
+        removed: int = result.rowcount
+        return removed
+
+    async def _scrub_mentions_of(self, guild_id: str, author_id: str) -> None:
+        # JSON is text on SQLite and json on PostgreSQL: a LIKE on its text form narrows
+        # the rows, and Python decides, so a substring of another id never matches.
+        candidates = await self._connection.execute(
+            select(messages.c.id, messages.c.mentions).where(
+                and_(
+                    messages.c.guild_id == guild_id,
+                    cast(messages.c.mentions, Text).contains(author_id, autoescape=True),
+                )
+            )
+        )
+        for row in candidates.all():
+            scrubbed = _scrub_mentions(row.mentions, author_id)
+            if scrubbed != row.mentions:
+                await self._connection.execute(
+                    update(messages).where(messages.c.id == row.id).values(mentions=scrubbed)
+                )
+
+    async def _drop_orphan_authors(self, author_ids: Sequence[str]) -> None:
+        still_writing = select(messages.c.id).where(messages.c.author_id == authors.c.id).exists()
+        for chunk in _chunks(list(dict.fromkeys(author_ids))):
+            await self._connection.execute(
+                delete(authors).where(and_(authors.c.id.in_(list(chunk)), ~still_writing))
+            )
 
     def _insert(self, table: Table) -> Insert:
         """``INSERT ... ON CONFLICT (id) DO UPDATE SET <every other column>`` for the dialect."""
@@ -315,6 +432,16 @@ def _message_from_row(row: Row[Any]) -> Message:
         attachments_count=values["attachments_count"],
         is_pinned=values["is_pinned"],
     )
+
+
+def _messages_with_authors() -> Select[Any]:
+    """Message rows joined to their author, the shape ``_message_from_row`` reads."""
+    return select(
+        messages,
+        authors.c.name.label("author_name"),
+        authors.c.nickname.label("author_nickname"),
+        authors.c.is_bot.label("author_is_bot"),
+    ).join(authors, messages.c.author_id == authors.c.id)
 
 
 class SqlStore:
@@ -385,13 +512,7 @@ class SqlStore:
         if channel_ids is not None and not channel_ids:
             return []
         query = (
-            select(
-                messages,
-                authors.c.name.label("author_name"),
-                authors.c.nickname.label("author_nickname"),
-                authors.c.is_bot.label("author_is_bot"),
-            )
-            .join(authors, messages.c.author_id == authors.c.id)
+            _messages_with_authors()
             .where(messages.c.guild_id == guild_id)
             .order_by(messages.c.timestamp, messages.c.id)
         )
@@ -405,6 +526,51 @@ class SqlStore:
             async with self._engine.connect() as connection:
                 result = await connection.execute(query)
                 return [_message_from_row(row) for row in result]
+
+    async def messages_by_id(self, message_ids: Sequence[str]) -> list[Message]:
+        """The stored messages among ``message_ids``, in the order asked; unknown ids are
+        left out."""
+        wanted = list(dict.fromkeys(message_ids))
+        found: dict[str, Message] = {}
+        with _store_errors("reading messages by id"):
+            async with self._engine.connect() as connection:
+                for chunk in _chunks(wanted):
+                    query = _messages_with_authors().where(messages.c.id.in_(list(chunk)))
+                    for row in await connection.execute(query):
+                        message = _message_from_row(row)
+                        found[message.id] = message
+        return [found[ident] for ident in wanted if ident in found]
+
+    async def search(self, guild_id: str, terms: Sequence[str], limit: int = 50) -> list[str]:
+        """Ids of a guild's messages containing any of ``terms`` (stemmed, English), most
+        relevant first: BM25 on SQLite, ``ts_rank`` on PostgreSQL."""
+        if limit < 1:
+            raise ValueError(f"search limit must be at least 1, got {limit}")
+        wanted = [term for term in dict.fromkeys(terms) if term.strip()]
+        if not wanted:
+            return []
+        if self._engine.dialect.name == "sqlite":
+            # Each term quoted, so FTS5 reads none of them as an operator or column name.
+            match = " OR ".join('"' + term.replace('"', '""') + '"' for term in wanted)
+            query = text(
+                f"SELECT CAST(rowid AS TEXT) FROM {SEARCH_TABLE} "
+                f"WHERE {SEARCH_TABLE} MATCH :match AND guild_id = :guild "
+                "ORDER BY rank LIMIT :limit"
+            ).bindparams(match=match, guild=guild_id, limit=limit)
+        else:
+            # websearch_to_tsquery never raises on odd input, unlike to_tsquery. The
+            # configuration is a literal (a constant of ours, not input) so the expression
+            # matches the GIN index's exactly and the planner uses it.
+            words = " or ".join(term.replace('"', " ") for term in wanted)
+            vector = f"to_tsvector('{SEARCH_CONFIG}', content)"
+            query = text(
+                f"SELECT id FROM messages, websearch_to_tsquery('{SEARCH_CONFIG}', :words) AS q "
+                f"WHERE guild_id = :guild AND {vector} @@ q "
+                f"ORDER BY ts_rank({vector}, q) DESC, id LIMIT :limit"
+            ).bindparams(words=words, guild=guild_id, limit=limit)
+        with _store_errors(f"searching guild {guild_id}"):
+            async with self._engine.connect() as connection:
+                return [row[0] for row in await connection.execute(query)]
 
     async def count_messages(self, guild_id: str | None = None) -> int:
         """How many messages are stored, in one guild or in all."""

@@ -18,7 +18,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from snitch.store.schema import metadata
+from snitch.store.schema import is_search_object, metadata
 
 config = context.config
 target_metadata = metadata
@@ -35,11 +35,17 @@ def _url() -> str:
     return load_settings().database_url
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate skips the full-text objects that 0002 builds by hand."""
+    return not is_search_object(name)
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        include_name=include_name,
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
     )
