@@ -14,6 +14,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 JUMP_URL = "https://discord.com/channels/{guild}/{channel}/{message}"
+# Snowflakes are unsigned 64-bit on Discord's side, but every one issued (and every one
+# until 2084) fits in 63 bits, which is what SQLite's integer keys can hold.
+MAX_SNOWFLAKE = 2**63 - 1
+
+
+def is_snowflake(text: str) -> bool:
+    """A Discord id as Discord writes it: canonical decimal digits, within 63 bits."""
+    return (
+        text.isascii() and text.isdigit() and str(int(text)) == text and int(text) <= MAX_SNOWFLAKE
+    )
 
 
 def jump_url(guild_id: str, channel_id: str, message_id: str) -> str:

@@ -41,7 +41,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from snitch.config import Settings
 from snitch.errors import StoreError
-from snitch.models import Author, Channel, Guild, Message, Reaction
+from snitch.models import Author, Channel, Guild, Message, Reaction, is_snowflake
 from snitch.store.schema import SEARCH_CONFIG, SEARCH_TABLE, authors, channels, guilds, messages
 
 MIGRATIONS_DIR: Final = Path(__file__).parent / "migrations"
@@ -57,8 +57,6 @@ ROWS_PER_CHUNK: Final = 1000
 IDS_PER_QUERY: Final = 900
 # What a forgotten author is called in the mention snapshots of other people's messages.
 FORGOTTEN_NAME: Final = "forgotten-user"
-# SQLite keys the full-text index by the message's snowflake; Discord's fit in 63 bits.
-_MAX_SNOWFLAKE: Final = 2**63 - 1
 
 # How long a SQLite writer waits for another writer's transaction before giving up.
 SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30.0
@@ -236,14 +234,12 @@ def _author_json(author: Author) -> dict[str, Any]:
 
 def _require_snowflake(message: Message) -> None:
     """The store keys its full-text index by the numeric id, so only real Discord ids
-    (canonical decimal, within 63 bits) may be stored."""
-    ident = message.id
-    if not (ident.isascii() and ident.isdigit() and str(int(ident)) == ident):
+    may be stored."""
+    if not is_snowflake(message.id):
         raise StoreError(
-            f"message {ident!r} in channel {message.channel_id}: id is not a Discord snowflake"
+            f"message {message.id!r} in channel {message.channel_id}: "
+            "id is not a Discord snowflake"
         )
-    if int(ident) > _MAX_SNOWFLAKE:
-        raise StoreError(f"message {ident!r}: id is larger than a Discord snowflake can be")
 
 
 def _chunks(items: Sequence[str], size: int = IDS_PER_QUERY) -> Iterator[Sequence[str]]:
