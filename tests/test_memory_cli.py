@@ -95,6 +95,18 @@ def test_bad_requests_fail_clearly_and_write_nothing(
     assert not (isolated_cli / "data" / "vectors").exists()
 
 
+def test_importing_twice_leaves_the_same_rows_and_vectors() -> None:
+    assert runner.invoke(app, ["import", str(FIXTURES)]).exit_code == 0
+    rows, vectors = stored(), vectors_stored()
+    assert rows > 0
+    assert vectors > 0
+
+    again = runner.invoke(app, ["import", str(FIXTURES)])
+
+    assert again.exit_code == 0, again.output
+    assert (stored(), vectors_stored()) == (rows, vectors)
+
+
 def test_expire_refuses_a_bad_duration() -> None:
     result = runner.invoke(app, ["expire", "--older-than", "soon"])
     assert result.exit_code == 2
