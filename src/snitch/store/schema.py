@@ -141,3 +141,26 @@ SEARCH_CONFIG = "english"  # PostgreSQL text search configuration
 def is_search_object(name: str | None) -> bool:
     """True for the full-text objects above, which autogenerate must leave alone."""
     return name is not None and (name.startswith(SEARCH_TABLE) or name == SEARCH_INDEX)
+
+
+guild_settings = Table(
+    "guild_settings",
+    metadata,
+    Column("guild_id", Text, primary_key=True),
+    # The admin's settings as JSON (snitch.guilds.GuildSettings, validated on every read),
+    # so adding a setting needs no migration.
+    Column("settings", JSON, nullable=False),
+    # The next scheduled edition (UTC), moved on atomically when an instance claims it.
+    Column("next_edition_at", UtcDateTime, nullable=True),
+    Column("last_edition_at", UtcDateTime, nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(None, "next_edition_at"),
+)
+
+opt_outs = Table(
+    "opt_outs",
+    metadata,
+    Column("guild_id", Text, primary_key=True),
+    Column("user_id", Text, primary_key=True),
+    Column("since", UtcDateTime, nullable=False),
+)

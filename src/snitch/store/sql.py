@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from alembic import command
 from alembic.config import Config
@@ -42,6 +42,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from snitch.config import Settings
 from snitch.errors import StoreError
 from snitch.models import Author, Channel, Guild, Message, Reaction, is_snowflake
+
+if TYPE_CHECKING:
+    from snitch.store.guild_state import SqlGuildState
 from snitch.store.schema import SEARCH_CONFIG, SEARCH_TABLE, authors, channels, guilds, messages
 
 MIGRATIONS_DIR: Final = Path(__file__).parent / "migrations"
@@ -237,8 +240,7 @@ def _require_snowflake(message: Message) -> None:
     may be stored."""
     if not is_snowflake(message.id):
         raise StoreError(
-            f"message {message.id!r} in channel {message.channel_id}: "
-            "id is not a Discord snowflake"
+            f"message {message.id!r} in channel {message.channel_id}: id is not a Discord snowflake"
         )
 
 
@@ -450,6 +452,13 @@ class SqlStore:
     def engine(self) -> AsyncEngine:
         """The underlying engine, for maintenance and tests."""
         return self._engine
+
+    @property
+    def guild_state(self) -> SqlGuildState:
+        """Per-guild settings, schedule and opt-outs, on the same database."""
+        from snitch.store.guild_state import SqlGuildState
+
+        return SqlGuildState(self._engine)
 
     async def __aenter__(self) -> Self:
         return self
