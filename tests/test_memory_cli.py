@@ -187,3 +187,18 @@ def _rows_in(database: Path) -> int:
             return int(count)
     except sqlite3.OperationalError:  # not migrated yet
         return 0
+
+
+def test_stories_with_embeddings_still_partition_the_chat() -> None:
+    """The same-topic pass only joins conversations: --all still covers every message once."""
+    plain = runner.invoke(app, ["stories", str(FIXTURES), "--all", "--json"])
+    joined = runner.invoke(app, ["stories", str(FIXTURES), "--all", "--json", "--embeddings"])
+
+    assert plain.exit_code == 0, plain.output
+    assert joined.exit_code == 0, joined.output
+    plain_ids = [i for story in json.loads(plain.stdout) for i in story["message_ids"]]
+    joined_stories = json.loads(joined.stdout)
+    joined_ids = [i for story in joined_stories for i in story["message_ids"]]
+    assert sorted(joined_ids) == sorted(plain_ids)
+    assert len(joined_ids) == len(set(joined_ids))
+    assert len(joined_stories) <= len(json.loads(plain.stdout))

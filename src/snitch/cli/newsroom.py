@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from snitch.cli.shared import (
+    EmbeddingsOption,
     ExportArgs,
     PersonaOption,
     app,
@@ -26,6 +27,7 @@ from snitch.cli.shared import (
     resolve_window,
     settings_of,
     stderr,
+    topic_embedder,
     user_errors,
     with_llm,
     worker_count,
@@ -64,12 +66,17 @@ def stories(
         bool, typer.Option("--all", help="Every conversation, so the stories cover every message.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    embeddings: EmbeddingsOption = False,
 ) -> None:
     """List the stories the News Desk finds in the exports, best first."""
     settings = settings_of(ctx)
     with user_errors(), batch_work():
         chat = load_chat(exports)
-        desk = OfflineNewsDesk(grouping_weights(settings), workers=worker_count(settings))
+        desk = OfflineNewsDesk(
+            grouping_weights(settings),
+            workers=worker_count(settings),
+            embedder=topic_embedder(settings) if embeddings else None,
+        )
         found = desk.find_stories_now(chat, include_all=include_all)
     if as_json:
         sys.stdout.write(json.dumps([s.model_dump(mode="json") for s in found], indent=2) + "\n")
@@ -107,6 +114,7 @@ def newsletter(
     base_url: Annotated[
         str | None, typer.Option(help="OpenAI-compatible server, e.g. http://127.0.0.1:11434/v1")
     ] = None,
+    embeddings: EmbeddingsOption = False,
 ) -> None:
     """Write an edition about the exports (whole span, or the chosen window)."""
     settings = with_llm(settings_of(ctx), llm, model, base_url)
@@ -114,7 +122,7 @@ def newsletter(
         chosen = get_persona(persona or settings.newsroom.persona)
         start, end = resolve_window(since, until, last, datetime.now(UTC))
         chat = load_chat(exports, start, end)
-        newsroom = newsroom_for(settings)
+        newsroom = newsroom_for(settings, embeddings=embeddings)
         edition = asyncio.run(newsroom.publish(chat, chosen, since=start, until=end))
         write_output(render(edition, fmt), out)
     for warning in edition.warnings:

@@ -17,6 +17,7 @@ from snitch.newsroom.protocols import EditorInChief, NewsDesk, StarReporter
 from snitch.newsroom.reporter import OfflineReporter
 
 if TYPE_CHECKING:  # the LLM engine pulls in LangChain: imported only when it is used
+    from snitch.memory.embeddings import Embedder
     from snitch.newsroom.chains import EditionLedger
     from snitch.newsroom.llm import RetryPolicy
 
@@ -97,13 +98,16 @@ def build_newsroom(
     workers: int = 1,
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
+    embedder: Embedder | None = None,
 ) -> Newsroom:
     """The newsroom the settings ask for: offline, or LLM desks with offline twins.
 
     The LLM engine (and LangChain, half a second of imports) loads only when asked for.
+    With an ``embedder`` the offline desk also joins conversations on the same topic.
     """
+    desk = OfflineNewsDesk(weights, workers=workers, embedder=embedder)
     if settings.provider == "offline":
-        return offline_newsroom(weights, workers=workers)
+        return Newsroom(desk=desk, editor=OfflineEditor(), reporter=OfflineReporter())
     import asyncio
 
     from snitch.newsroom.chains import EditionLedger, LLMEditor, LLMNewsDesk, LLMReporter
@@ -111,7 +115,7 @@ def build_newsroom(
 
     model = build_chat_model(settings)
     if model is None:  # pragma: no cover - only the offline provider has no model
-        return offline_newsroom(weights, workers=workers)
+        return Newsroom(desk=desk, editor=OfflineEditor(), reporter=OfflineReporter())
     policy = retry or RetryPolicy(attempts=settings.max_retries + 1)
     client = LLMClient(
         model=model, name=model_label(settings), policy=policy, sleep=sleep or asyncio.sleep
@@ -119,7 +123,7 @@ def build_newsroom(
     ledger = EditionLedger(client)
     budget = settings.max_prompt_tokens
     return Newsroom(
-        desk=LLMNewsDesk(ledger, OfflineNewsDesk(weights, workers=workers), budget),
+        desk=LLMNewsDesk(ledger, desk, budget),
         editor=LLMEditor(ledger, OfflineEditor()),
         reporter=LLMReporter(ledger, OfflineReporter(), budget),
         ledger=ledger,
