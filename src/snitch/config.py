@@ -7,11 +7,19 @@ Nothing else in the project reads the environment.
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from snitch.errors import ConfigError
@@ -74,6 +82,29 @@ class MemorySettings(BaseModel):
     chroma_ssl: bool = False
 
 
+class TipsSettings(BaseModel):
+    """Anonymous tips: the encryption key, and the limits that keep /tip from being abused."""
+
+    # 32 random bytes, URL-safe base64 (snitch.tips.generate_key() makes one). Without it,
+    # development keeps a generated key in the data directory; production refuses.
+    key: SecretStr | None = None
+    per_user_per_hour: int = Field(default=3, ge=1, le=100)
+    per_guild_per_hour: int = Field(default=30, ge=1, le=10_000)
+    max_chars: int = Field(default=1000, ge=20, le=4000)
+
+    @field_validator("key")
+    @classmethod
+    def _key_is_32_bytes(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None:
+            try:
+                raw = base64.urlsafe_b64decode(key.get_secret_value().encode("ascii"))
+            except (ValueError, UnicodeEncodeError):
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError("must be 32 random bytes in URL-safe base64 (44 characters)")
+        return key
+
+
 class LogSettings(BaseModel):
     """How the process logs."""
 
@@ -98,6 +129,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     newsroom: NewsroomSettings = NewsroomSettings()
     memory: MemorySettings = MemorySettings()
+    tips: TipsSettings = TipsSettings()
     log: LogSettings = LogSettings()
     # Groq's own variable, honoured when SNITCH_LLM__API_KEY is not set.
     groq_api_key: SecretStr | None = Field(default=None, validation_alias="GROQ_API_KEY")

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -163,4 +164,20 @@ opt_outs = Table(
     Column("guild_id", Text, primary_key=True),
     Column("user_id", Text, primary_key=True),
     Column("since", UtcDateTime, nullable=False),
+)
+
+tips = Table(
+    "tips",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("guild_id", Text, nullable=False),
+    # HMAC of (guild, user) under the tips key: who sent it, without saying who.
+    Column("tipster", Text, nullable=False),
+    # AES-GCM nonce and ciphertext of the text; never the text itself.
+    Column("sealed", LargeBinary, nullable=False),
+    Column("status", Text, nullable=False),  # pending, approved, rejected, published
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("reviewed_at", UtcDateTime, nullable=True),
+    Index(None, "guild_id", "status", "created_at"),
+    Index(None, "tipster", "created_at"),
 )

@@ -45,6 +45,7 @@ from snitch.models import Author, Channel, Guild, Message, Reaction, is_snowflak
 
 if TYPE_CHECKING:
     from snitch.store.guild_state import SqlGuildState
+    from snitch.store.tip_store import SqlTipStore
 from snitch.store.schema import SEARCH_CONFIG, SEARCH_TABLE, authors, channels, guilds, messages
 
 MIGRATIONS_DIR: Final = Path(__file__).parent / "migrations"
@@ -459,6 +460,13 @@ class SqlStore:
         from snitch.store.guild_state import SqlGuildState
 
         return SqlGuildState(self._engine)
+
+    @property
+    def tips(self) -> SqlTipStore:
+        """Anonymous tips (sealed), on the same database."""
+        from snitch.store.tip_store import SqlTipStore
+
+        return SqlTipStore(self._engine)
 
     async def __aenter__(self) -> Self:
         return self
