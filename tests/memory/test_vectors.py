@@ -173,6 +173,21 @@ def test_query_never_returns_another_guilds_messages(store: VectorStore) -> None
     assert store.query("g3", axis(0), limit=10) == []
 
 
+def test_a_small_guild_beside_a_big_one_still_gets_its_own_page(store: VectorStore) -> None:
+    """The unfiltered index pages fill with the big guild; the filtered scan takes over."""
+    crowd = [message(f"big-{n}", guild="g2") for n in range(60)]
+    mine = [message(f"mine-{n}", guild="g1") for n in range(3)]
+    store.upsert(
+        [*crowd, *mine],
+        [toward(0, 1, n / 10) for n in range(60)] + [toward(0, 1, 80 + n) for n in range(3)],
+    )
+
+    assert ids(store.query("g1", axis(0), limit=3)) == ["mine-0", "mine-1", "mine-2"]
+    assert ids(store.query("g2", axis(0), limit=2)) == ["big-0", "big-1"]
+    busy = store.query("g2", axis(0), limit=5, exclude_authors=["alice"])
+    assert busy == []
+
+
 def test_query_filters_by_channel(store: VectorStore) -> None:
     store.upsert(
         [

@@ -43,6 +43,8 @@ DEFAULT_COLLECTION: Final = "messages"
 SPACE: Final = "cosine"
 # Used only if the client cannot say (chromadb 1.x answers 5461 for both clients).
 FALLBACK_MAX_BATCH: Final = 1000
+# Unfiltered hits fetched per hit wanted, before falling back to a filtered scan.
+OVERFETCH: Final = 4
 
 # What a chromadb call raises when it fails: its own errors, the ValueErrors of its request
 # validation and of an unreachable server, and transport errors of the HTTP client.
@@ -246,16 +248,42 @@ class VectorStore:
             raise ValueError(f"query limit must be at least 1, got {limit}")
         if channel_ids is not None and not channel_ids:
             return []
+        wanted_channels = set(channel_ids) if channel_ids else None
+        excluded = set(exclude_authors or ())
+
+        def keep(hit: VectorHit) -> bool:
+            return (
+                hit.guild_id == guild_id
+                and (wanted_channels is None or hit.channel_id in wanted_channels)
+                and hit.author_id not in excluded
+            )
+
+        # Chroma keeps no index on metadata: with a ``where`` filter it compares the vector
+        # with every record that matches (exact, but half a second at 100,000 messages).
+        # Its HNSW index is fast but unfiltered. So ask the index for a few pages, keep the
+        # hits that pass the filter, and fall back to the filtered scan only when they do
+        # not fill the page: then the matching records are few, and the scan is quick.
+        fetch = limit * OVERFETCH
+        unfiltered = self._query(vector, fetch, None, f"querying guild {guild_id}")
+        kept = [hit for hit in unfiltered if keep(hit)]
+        if len(kept) >= limit or len(unfiltered) < fetch:
+            return kept[:limit]
         clauses: list[Where] = [{"guild_id": guild_id}]
         if channel_ids:
             clauses.append(_one_of("channel_id", channel_ids))
         if exclude_authors:
             clauses.append(_one_of("author_id", exclude_authors, negate=True))
-        with _failures_as_store_errors(f"querying guild {guild_id}"):
+        return self._query(vector, limit, _all_of(*clauses), f"querying guild {guild_id}")
+
+    def _query(
+        self, vector: Sequence[float], limit: int, where: Where | None, what: str
+    ) -> list[VectorHit]:
+        """One Chroma query, nearest first (ties by id)."""
+        with _failures_as_store_errors(what):
             result = self._collection.query(
                 query_embeddings=[_vector(vector)],
                 n_results=limit,
-                where=_all_of(*clauses),
+                where=where,
                 include=["metadatas", "documents", "distances"],
             )
         ids = result["ids"][0]
