@@ -181,3 +181,21 @@ tips = Table(
     Index(None, "guild_id", "status", "created_at"),
     Index(None, "tipster", "created_at"),
 )
+
+editions = Table(
+    "editions",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("guild_id", Text, nullable=False),
+    Column("published_at", UtcDateTime, nullable=False),
+    # The scheduled slot it was published for; null for /breaking-news and the CLI.
+    Column("slot", UtcDateTime, nullable=True),
+    Column("channel_id", Text, nullable=True),
+    Column("persona", Text, nullable=False),
+    Column("engine", Text, nullable=False),
+    Column("headline", Text, nullable=False),
+    # The whole edition (snitch.models.Newsletter as JSON) and the Discord messages it became.
+    Column("newsletter", JSON, nullable=False),
+    Column("discord_message_ids", JSON, nullable=False),
+    Index(None, "guild_id", "published_at"),
+)

@@ -44,6 +44,7 @@ from snitch.errors import StoreError
 from snitch.models import Author, Channel, Guild, Message, Reaction, is_snowflake
 
 if TYPE_CHECKING:
+    from snitch.store.archive import SqlEditionArchive
     from snitch.store.guild_state import SqlGuildState
     from snitch.store.tip_store import SqlTipStore
 from snitch.store.schema import SEARCH_CONFIG, SEARCH_TABLE, authors, channels, guilds, messages
@@ -467,6 +468,13 @@ class SqlStore:
         from snitch.store.tip_store import SqlTipStore
 
         return SqlTipStore(self._engine)
+
+    @property
+    def archive(self) -> SqlEditionArchive:
+        """Published editions, on the same database."""
+        from snitch.store.archive import SqlEditionArchive
+
+        return SqlEditionArchive(self._engine)
 
     async def __aenter__(self) -> Self:
         return self
