@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from snitch.cli.shared import (
     ExportArgs,
     app,
     byte_progress,
     parse_duration,
+    progress_bar,
     safe_url,
     settings_of,
     stderr,
@@ -58,22 +58,6 @@ GuildOption = Annotated[
     str | None,
     typer.Option("--guild", "-g", help="Guild id; needed when the store holds several."),
 ]
-
-
-@contextmanager
-def _message_progress(total: int, verb: str) -> Iterator[Callable[[int], None]]:
-    """A message-count progress bar, shown only on a terminal."""
-    with Progress(
-        TextColumn(f"[bold]{verb}[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=stderr,
-        transient=True,
-        disable=not stderr.is_terminal,
-    ) as progress:
-        task = progress.add_task(verb, total=total)
-        yield lambda count: progress.advance(task, count)
 
 
 @dataclass(frozen=True)
@@ -129,7 +113,7 @@ async def _ingest(
 ) -> ImportSummary:
     from snitch.importer import ingest_checked
 
-    with _message_progress(checked.messages, verb) as on_stored:
+    with progress_bar(checked.messages, verb, counting_bytes=False) as on_stored:
         return await ingest_checked(store, checked, memory=memory, on_stored=on_stored)
 
 

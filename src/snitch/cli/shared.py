@@ -10,7 +10,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
+    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeRemainingColumn,
@@ -205,13 +206,13 @@ def resolve_window(
 
 
 @contextmanager
-def byte_progress(paths: Sequence[Path], verb: str) -> Iterator[ProgressCallback]:
-    """A byte-level progress bar over the exports, shown only on a terminal."""
-    total = sum(path.stat().st_size for path in expand_paths(paths))
+def progress_bar(total: int, verb: str, *, counting_bytes: bool) -> Iterator[ProgressCallback]:
+    """A progress bar on stderr, shown only on a terminal; advance it by the callback."""
+    amount = DownloadColumn() if counting_bytes else MofNCompleteColumn()
     with Progress(
         TextColumn(f"[bold]{verb}[/]"),
         BarColumn(),
-        DownloadColumn(),
+        amount,
         TimeRemainingColumn(),
         console=stderr,
         transient=True,
@@ -219,6 +220,12 @@ def byte_progress(paths: Sequence[Path], verb: str) -> Iterator[ProgressCallback
     ) as progress:
         task = progress.add_task(verb, total=total)
         yield lambda size: progress.advance(task, size)
+
+
+def byte_progress(paths: Sequence[Path], verb: str) -> AbstractContextManager[ProgressCallback]:
+    """A byte-level progress bar over the exports."""
+    total = sum(path.stat().st_size for path in expand_paths(paths))
+    return progress_bar(total, verb, counting_bytes=True)
 
 
 def load_chat(
