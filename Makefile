@@ -39,6 +39,8 @@ bench: install
 	$(BIN)/python bench/lexrank_speed.py
 	$(BIN)/python bench/desk_quality.py
 	$(BIN)/python bench/llm_tokens.py
+	$(BIN)/python bench/memory_throughput.py
+	$(BIN)/python bench/factcheck_latency.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -171,3 +171,27 @@ async def test_a_failing_batch_is_retried(store: SqlStore) -> None:
     await asyncio.wait_for(queue.join(), timeout=10)
     running.cancel()
     assert len(index.vectors) == 5
+
+
+async def test_blank_messages_are_stored_but_not_embedded(store: SqlStore) -> None:
+    queue, index = InProcessQueue(), CountingIndex()
+    embedded: list[str] = []
+
+    class Recording(HashEmbedder):
+        async def aembed(self, texts: Sequence[str]) -> list[list[float]]:
+            embedded.extend(texts)
+            return await super().aembed(texts)
+
+    ingest = worker(queue, store, index)
+    ingest.embedder = Recording()
+    who = author("alice")
+    sent = (
+        message(who, "hello there", minutes=0, message_id="1"),
+        message(who, "   ", minutes=1, message_id="2"),  # e.g. an attachment with no text
+        message(who, "", minutes=2, message_id="3"),
+    )
+    await ingest.process(Delivery(id=1, messages=sent))
+    assert await store.count_messages() == 3
+    assert embedded == ["hello there"]
+    assert sorted(index.vectors) == ["1"]
+    assert ingest.processed == 3

@@ -2,6 +2,14 @@
 
 Every step upserts by message id, so a batch delivered twice (after a crash, a timeout or a
 redelivery) leaves exactly one row and one vector per message.
+
+The steps of a batch run one after another, on purpose: overlapping them was measured (see
+``bench/memory_throughput.py`` and its README section) and gains nothing on a 2-core machine.
+chromadb's embedded ``upsert`` holds the GIL for its whole call (its Rust bindings release it
+for reads only) while its own threads use a core or more, so the model stalls meanwhile:
+embedding beside an upsert took longer than the two one after the other. The SQL write is a
+twentieth of the embedding time and gained nothing either; two workers on one queue, which
+overlap the steps anyway, measured within noise of one.
 """
 
 from __future__ import annotations
@@ -74,10 +82,9 @@ class IngestWorker:
             )
             await writer.upsert_messages(messages)
         if self.embedder is not None and self.index is not None:
-            texts = [message.content for message in messages if message.content.strip()]
             worth = [message for message in messages if message.content.strip()]
             if worth:
-                vectors = await self.embedder.aembed(texts)
+                vectors = await self.embedder.aembed([message.content for message in worth])
                 await asyncio.to_thread(self.index.upsert, worth, vectors)
         self.processed += len(messages)
         log.debug("ingest batch done", batch=delivery.id, messages=len(messages))
