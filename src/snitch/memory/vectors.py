@@ -6,8 +6,11 @@ distance and never embeds anything itself: callers pass their own vectors (Chrom
 embedding function would download an ONNX model on first use, which fails offline).
 
 One record per message, keyed by message id, with the guild, channel and author ids and the
-timestamp (UTC epoch seconds, so retention can filter with ``$lt``) as metadata and the
-message's content as the document. Every query is confined to one guild.
+timestamp (UTC epoch seconds, so retention can filter with ``$lt``) as metadata. The text is
+not kept here: the SQL store has it under the same id (and is what callers show, so a
+message deleted there never resurfaces from here), and leaving Chroma's documents empty
+spares it a full-text index it would otherwise build, about a third of each upsert. Every
+query is confined to one guild.
 
 The chromadb client is synchronous: call it from async code through ``asyncio.to_thread``.
 """
@@ -63,7 +66,6 @@ class VectorHit:
     author_id: str
     timestamp: datetime
     distance: float
-    text: str
 
 
 @contextmanager
@@ -227,7 +229,6 @@ class VectorStore:
                     ids=[message.id for message, _ in batch],
                     embeddings=[_vector(vector) for _, vector in batch],
                     metadatas=metadatas,
-                    documents=[message.content for message, _ in batch],
                 )
 
     def query(
@@ -284,11 +285,10 @@ class VectorStore:
                 query_embeddings=[_vector(vector)],
                 n_results=limit,
                 where=where,
-                include=["metadatas", "documents", "distances"],
+                include=["metadatas", "distances"],
             )
         ids = result["ids"][0]
         metadatas = (result["metadatas"] or [[]])[0]
-        documents = (result["documents"] or [[]])[0]
         distances = (result["distances"] or [[]])[0]
         hits = [
             VectorHit(
@@ -298,11 +298,8 @@ class VectorStore:
                 author_id=str(metadata["author_id"]),
                 timestamp=datetime.fromtimestamp(float(str(metadata["timestamp"])), tz=UTC),
                 distance=float(distance),
-                text=document or "",
             )
-            for message_id, metadata, document, distance in zip(
-                ids, metadatas, documents, distances, strict=True
-            )
+            for message_id, metadata, distance in zip(ids, metadatas, distances, strict=True)
         ]
         # Chroma returns them nearest first already; make it a contract, ties by id.
         hits.sort(key=lambda hit: (hit.distance, hit.message_id))
