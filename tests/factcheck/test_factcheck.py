@@ -313,3 +313,13 @@ async def test_a_failing_llm_falls_back_to_the_offline_judge(
 
     assert result.engine == "offline"
     assert result.evidence[0].message_id == world.promise.id
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [("cake", "cakes"), ("promise", "promised"), ("love", "loved"), ("bring", "brings")],
+)
+def test_the_offline_judge_matches_word_forms(one: str, other: str) -> None:
+    from snitch.factcheck.verdict import _stem
+
+    assert _stem(one) == _stem(other)

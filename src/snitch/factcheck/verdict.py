@@ -69,9 +69,10 @@ class Judge(Protocol):
 def _stem(word: str) -> str:
     """A crude stemmer, enough to match "promised" with "promise" and "cakes" with "cake"."""
     for suffix in SUFFIXES:
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)].rstrip("e")
-    return word.rstrip("e") if len(word) > 4 else word
+        if len(word) >= len(suffix) + 3 and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if len(word) > 3 and word.endswith("e") else word
 
 
 def _negated(text: str) -> bool:
