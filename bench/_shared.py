@@ -110,6 +110,15 @@ def add_server_options(parser: argparse.ArgumentParser, default: ServerSpec) -> 
     parser.add_argument("--seed", type=int, default=default.seed, help="generator seed")
 
 
+def require_positive(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, *names: str
+) -> None:
+    """Refuse (through the parser, so with usage) any of these options below 1."""
+    for name in names:
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+
+
 def server_spec(args: argparse.Namespace) -> ServerSpec:
     """The spec the options of ``add_server_options`` describe."""
     return ServerSpec(args.seed, args.channels, args.messages, args.days, args.planted)

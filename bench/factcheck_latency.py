@@ -46,6 +46,7 @@ from _shared import (
     add_server_options,
     fail,
     per_channel_exports,
+    require_positive,
     server_spec,
     verdict,
 )
@@ -645,9 +646,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="torch threads while embedding the corpus (two spin against a busy machine)",
     )
     args = parser.parse_args(argv)
-    for name in ("claims", "repeat", "limit", "build_threads"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    require_positive(parser, args, "claims", "repeat", "limit", "build_threads")
     return args
 
 

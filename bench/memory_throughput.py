@@ -30,7 +30,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _shared import MIB, ServerSpec, add_server_options, fail, median, server_spec, verdict
+from _shared import (
+    MIB,
+    ServerSpec,
+    add_server_options,
+    fail,
+    median,
+    require_positive,
+    server_spec,
+    verdict,
+)
 from snitch.config import DatabaseSettings, load_settings
 from snitch.errors import SnitchError
 from snitch.ingest import IngestWorker, InProcessQueue
@@ -200,9 +209,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=20, help="slices the two sides alternate on")
     parser.add_argument("--warmup", type=int, default=3, help="untimed passes of the model")
     args = parser.parse_args(argv)
-    for name in ("batch_size", "embed_batch_size", "workers", "queue_size", "rounds", "warmup"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    require_positive(
+        parser, args, "batch_size", "embed_batch_size", "workers", "queue_size", "rounds", "warmup"
+    )
     return args
 
 

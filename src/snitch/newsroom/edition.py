@@ -105,9 +105,8 @@ def build_newsroom(
     The LLM engine (and LangChain, half a second of imports) loads only when asked for.
     With an ``embedder`` the offline desk also joins conversations on the same topic.
     """
-    desk = OfflineNewsDesk(weights, workers=workers, embedder=embedder)
     if settings.provider == "offline":
-        return Newsroom(desk=desk, editor=OfflineEditor(), reporter=OfflineReporter())
+        return offline_newsroom(weights, workers=workers, embedder=embedder)
     import asyncio
 
     from snitch.newsroom.chains import EditionLedger, LLMEditor, LLMNewsDesk, LLMReporter
@@ -115,7 +114,7 @@ def build_newsroom(
 
     model = build_chat_model(settings)
     if model is None:  # pragma: no cover - only the offline provider has no model
-        return Newsroom(desk=desk, editor=OfflineEditor(), reporter=OfflineReporter())
+        return offline_newsroom(weights, workers=workers, embedder=embedder)
     policy = retry or RetryPolicy(attempts=settings.max_retries + 1)
     client = LLMClient(
         model=model, name=model_label(settings), policy=policy, sleep=sleep or asyncio.sleep
@@ -123,17 +122,24 @@ def build_newsroom(
     ledger = EditionLedger(client)
     budget = settings.max_prompt_tokens
     return Newsroom(
-        desk=LLMNewsDesk(ledger, desk, budget),
+        desk=LLMNewsDesk(
+            ledger, OfflineNewsDesk(weights, workers=workers, embedder=embedder), budget
+        ),
         editor=LLMEditor(ledger, OfflineEditor()),
         reporter=LLMReporter(ledger, OfflineReporter(), budget),
         ledger=ledger,
     )
 
 
-def offline_newsroom(weights: GroupingWeights | None = None, *, workers: int = 1) -> Newsroom:
+def offline_newsroom(
+    weights: GroupingWeights | None = None,
+    *,
+    workers: int = 1,
+    embedder: Embedder | None = None,
+) -> Newsroom:
     """The embedded default: no key, no network, deterministic."""
     return Newsroom(
-        desk=OfflineNewsDesk(weights, workers=workers),
+        desk=OfflineNewsDesk(weights, workers=workers, embedder=embedder),
         editor=OfflineEditor(),
         reporter=OfflineReporter(),
     )

@@ -13,12 +13,11 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import and_, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from snitch.guilds.settings import GuildSettings
 from snitch.store.schema import guild_settings, opt_outs
-from snitch.store.sql import _store_errors, _writing
+from snitch.store.sql import _store_errors, _writing, dialect_insert
 
 WRITE = "writing guild state"
 
@@ -78,47 +77,41 @@ class SqlGuildState:
         The next slot is recomputed only when the schedule or time zone changed (or none was
         set), so renaming the persona just before an edition does not skip it.
         """
-        previous = await self._row(settings.guild_id)
-        keep = (
-            previous is not None
-            and previous.settings.get("schedule") == settings.schedule
-            and previous.settings.get("timezone") == settings.timezone
-            and previous.next_edition_at is not None
-        )
-        next_at = (
-            previous.next_edition_at
-            if keep and previous is not None
-            else settings.parsed_schedule.next_after(now, settings.zone)
-        )
-        values = {
-            "guild_id": settings.guild_id,
-            "settings": settings.model_dump(mode="json", exclude={"guild_id"}),
-            "next_edition_at": next_at,
-            "updated_at": now,
-        }
+        # Read and write in one write transaction, so two admins saving at once cannot
+        # both decide from the same stale slot.
         async with _writing(self._engine, WRITE) as connection:
-            insert = (
-                sqlite.insert(guild_settings)
-                if connection.dialect.name == "sqlite"
-                else postgresql.insert(guild_settings)
+            previous = (
+                await connection.execute(
+                    select(guild_settings.c.settings, guild_settings.c.next_edition_at).where(
+                        guild_settings.c.guild_id == settings.guild_id
+                    )
+                )
+            ).first()
+            keep = (
+                previous is not None
+                and previous.settings.get("schedule") == settings.schedule
+                and previous.settings.get("timezone") == settings.timezone
+                and previous.next_edition_at is not None
             )
+            next_at = (
+                previous.next_edition_at
+                if keep and previous is not None
+                else settings.parsed_schedule.next_after(now, settings.zone)
+            )
+            values = {
+                "guild_id": settings.guild_id,
+                "settings": settings.model_dump(mode="json", exclude={"guild_id"}),
+                "next_edition_at": next_at,
+                "updated_at": now,
+            }
             await connection.execute(
-                insert.on_conflict_do_update(
+                dialect_insert(connection, guild_settings).on_conflict_do_update(
                     index_elements=[guild_settings.c.guild_id],
                     set_={key: value for key, value in values.items() if key != "guild_id"},
                 ),
                 [values],
             )
         return next_at
-
-    async def _row(self, guild_id: str) -> _Row | None:
-        query = select(guild_settings.c.settings, guild_settings.c.next_edition_at).where(
-            guild_settings.c.guild_id == guild_id
-        )
-        with _store_errors(f"reading settings of guild {guild_id}"):
-            async with self._engine.connect() as connection:
-                row = (await connection.execute(query)).first()
-        return None if row is None else _Row(settings=row[0], next_edition_at=row[1])
 
     async def set_opted_out(
         self, guild_id: str, user_id: str, opted_out: bool, now: datetime
@@ -132,13 +125,8 @@ class SqlGuildState:
                     )
                 )
                 return
-            insert = (
-                sqlite.insert(opt_outs)
-                if connection.dialect.name == "sqlite"
-                else postgresql.insert(opt_outs)
-            )
             await connection.execute(
-                insert.on_conflict_do_nothing(),
+                dialect_insert(connection, opt_outs).on_conflict_do_nothing(),
                 [{"guild_id": guild_id, "user_id": user_id, "since": now}],
             )
 
@@ -175,9 +163,3 @@ class SqlGuildState:
         async with _writing(self._engine, WRITE) as connection:
             result = await connection.execute(statement)
         return bool(result.rowcount == 1)
-
-
-@dataclass(frozen=True)
-class _Row:
-    settings: dict[str, object]
-    next_edition_at: datetime | None

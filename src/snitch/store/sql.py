@@ -289,6 +289,14 @@ def _channel_row(channel: Channel) -> dict[str, Any]:
     }
 
 
+def dialect_insert(connection: AsyncConnection, table: Table) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT that can take ``ON CONFLICT`` clauses, which SQLite and PostgreSQL spell
+    alike but SQLAlchemy builds per dialect."""
+    if connection.dialect.name == "sqlite":
+        return sqlite.insert(table)
+    return postgresql.insert(table)
+
+
 class SqlWriter:
     """The ``StoreWriter`` of one SQL transaction."""
 
@@ -383,18 +391,10 @@ class SqlWriter:
 
     def _insert(self, table: Table) -> Insert:
         """``INSERT ... ON CONFLICT (id) DO UPDATE SET <every other column>`` for the dialect."""
-        dialect = self._connection.dialect.name
-        if dialect == "sqlite":
-            sqlite_stmt = sqlite.insert(table)
-            excluded = sqlite_stmt.excluded
-            return sqlite_stmt.on_conflict_do_update(
-                index_elements=[table.c.id],
-                set_={c.name: excluded[c.name] for c in table.columns if not c.primary_key},
-            )
-        pg_stmt = postgresql.insert(table)
-        return pg_stmt.on_conflict_do_update(
+        statement = dialect_insert(self._connection, table)
+        return statement.on_conflict_do_update(
             index_elements=[table.c.id],
-            set_={c.name: pg_stmt.excluded[c.name] for c in table.columns if not c.primary_key},
+            set_={c.name: statement.excluded[c.name] for c in table.columns if not c.primary_key},
         )
 
     async def _upsert(self, table: Table, rows: Iterable[dict[str, Any]], action: str) -> int:
