@@ -256,17 +256,16 @@ def forget(
     guild: GuildOption = None,
 ) -> None:
     """Delete everything stored about one user in a guild: messages and vectors."""
-    from snitch.memory.wiring import open_vectors
     from snitch.privacy import forget_author
-    from snitch.store import open_store
 
     settings = settings_of(ctx)
 
     async def run() -> tuple[str, int, int]:
-        async with await open_store(settings) as store:
-            chosen = await choose_guild(store, guild)
-            with open_vectors(settings) as vectors:
-                removed = await forget_author(store, vectors, chosen.id, author_id)
+        opening = _opened(settings, memory=True, pick_guild=True, guild=guild)
+        async with opening as (opened, chosen):
+            if chosen is None:  # pragma: no cover - pick_guild always picks or raises
+                raise GuildChoiceError("no guild was picked")
+            removed = await forget_author(opened.store, opened.vectors, chosen.id, author_id)
             return chosen.name, removed.messages, removed.vectors
 
     with user_errors():
@@ -288,22 +287,20 @@ def expire(
     ] = None,
 ) -> None:
     """Retention: delete messages (and their vectors) older than a duration."""
-    from snitch.memory.wiring import open_vectors
     from snitch.privacy import expire_before
-    from snitch.store import open_store
 
     settings = settings_of(ctx)
     cutoff = datetime.now(UTC) - parse_duration(older_than, "--older-than")
 
     async def run() -> list[tuple[str, int, int]]:
-        async with await open_store(settings) as store:
-            guilds = [await choose_guild(store, guild)] if guild else await store.guilds()
-            with open_vectors(settings) as vectors:
-                results = []
-                for chosen in guilds:
-                    removed = await expire_before(store, vectors, chosen.id, cutoff)
-                    results.append((chosen.name, removed.messages, removed.vectors))
-                return results
+        opening = _opened(settings, memory=True, pick_guild=guild is not None, guild=guild)
+        async with opening as (opened, chosen):
+            guilds = [chosen] if chosen else await opened.store.guilds()
+            results = []
+            for each in guilds:
+                removed = await expire_before(opened.store, opened.vectors, each.id, cutoff)
+                results.append((each.name, removed.messages, removed.vectors))
+            return results
 
     with user_errors():
         results = asyncio.run(run())
