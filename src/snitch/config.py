@@ -105,6 +105,25 @@ class TipsSettings(BaseModel):
         return key
 
 
+class DiscordSettings(BaseModel):
+    """The bot's connection to Discord, and how often its background jobs run."""
+
+    token: SecretStr | None = Field(default=None, description="Bot token (developer portal).")
+    sync_commands: bool = Field(
+        default=True, description="Register the slash commands with Discord at start-up."
+    )
+    command_guild_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{15,21}$",
+        description="Register commands on this one server only (instant, for development).",
+    )
+    scheduler_seconds: float = Field(default=60.0, ge=5, description="How often editions run.")
+    retention_minutes: float = Field(default=60.0, ge=1, description="How often old chat goes.")
+    backfill_days: int = Field(
+        default=7, ge=0, le=365, description="Days of history read on joining (retention caps it)."
+    )
+
+
 class LogSettings(BaseModel):
     """How the process logs."""
 
@@ -130,6 +149,7 @@ class Settings(BaseSettings):
     newsroom: NewsroomSettings = NewsroomSettings()
     memory: MemorySettings = MemorySettings()
     tips: TipsSettings = TipsSettings()
+    discord: DiscordSettings = DiscordSettings()
     log: LogSettings = LogSettings()
     # Groq's own variable, honoured when SNITCH_LLM__API_KEY is not set.
     groq_api_key: SecretStr | None = Field(default=None, validation_alias="GROQ_API_KEY")
@@ -151,6 +171,13 @@ class Settings(BaseSettings):
             and key.get_secret_value().lower() in PLACEHOLDER_SECRETS
         ):
             raise ValueError("SNITCH_LLM__API_KEY is a placeholder; set a real key")
+        token = self.discord.token
+        if (
+            self.environment == "production"
+            and token is not None
+            and token.get_secret_value().lower() in PLACEHOLDER_SECRETS
+        ):
+            raise ValueError("SNITCH_DISCORD__TOKEN is a placeholder; set a real token")
         return self
 
     @property

@@ -229,6 +229,9 @@ class Newsletter(_Frozen):
     # Which engine wrote each desk's part ("offline", a model, or "offline (fallback)").
     engines: dict[str, str] = Field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    # Anonymous tips a moderator approved, printed apart from the reporting and labelled
+    # unverified: the newsroom never treats them as chat.
+    reader_tips: tuple[str, ...] = ()
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -68,6 +68,7 @@ ELLIPSIS = "\u2026"
 PARAGRAPH_BREAK = "\n\n"
 LINE_BREAK = "\n"
 QUOTE_PREFIX = "> "
+READER_TIPS_TITLE = "Reader tips (unverified)"
 QUIET_EDITION = "Not a peep. Our sources went quiet. *Suspicious.*"
 
 # C0/C1 controls (except tab and newline) are invisible in Discord and some break clients.
@@ -135,7 +136,21 @@ def render_discord(newsletter: Newsletter) -> list[MessagePayload]:
     pager.add(_masthead(newsletter))
     for article in newsletter.stories:  # the newsroom puts the headline story first
         _add_story(pager, article)
+    if newsletter.reader_tips:
+        _add_story(pager, _tips_article(newsletter.reader_tips))
     return pager.finish(footer)
+
+
+def _tips_article(tips: tuple[str, ...]) -> Article:
+    """Approved reader tips as one more story, so they split and fit like any other."""
+    return Article(
+        role="supporting",
+        title=READER_TIPS_TITLE,
+        summary=PARAGRAPH_BREAK.join(tips),
+        channel_id="",
+        message_ids=(),
+        quotes=(),
+    )
 
 
 def embed_text_length(embed: EmbedPayload) -> int:

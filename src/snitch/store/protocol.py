@@ -63,6 +63,9 @@ class Store(Protocol):
         """Full-text search: ids of a guild's messages containing any of ``terms`` (stemmed),
         most relevant first."""
 
+    async def channel_spans(self, guild_id: str) -> dict[str, tuple[datetime, datetime]]:
+        """Each channel's oldest and newest stored message time."""
+
     async def count_messages(self, guild_id: str | None = None) -> int:
         """How many messages are stored, in one guild or in all."""
 

@@ -593,6 +593,23 @@ class SqlStore:
             async with self._engine.connect() as connection:
                 return [row[0] for row in await connection.execute(query)]
 
+    async def channel_spans(self, guild_id: str) -> dict[str, tuple[datetime, datetime]]:
+        """Each channel's oldest and newest stored message time: where a backfill resumes."""
+        query = (
+            select(
+                messages.c.channel_id,
+                func.min(messages.c.timestamp),
+                func.max(messages.c.timestamp),
+            )
+            .where(messages.c.guild_id == guild_id)
+            .group_by(messages.c.channel_id)
+        )
+        with _store_errors(f"reading the stored span of guild {guild_id}"):
+            async with self._engine.connect() as connection:
+                rows = await connection.execute(query)
+                # min and max keep the column's type, so both come back as aware UTC.
+                return {channel: (oldest, newest) for channel, oldest, newest in rows}
+
     async def count_messages(self, guild_id: str | None = None) -> int:
         """How many messages are stored, in one guild or in all."""
         query = select(func.count()).select_from(messages)

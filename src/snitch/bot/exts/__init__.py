@@ -1,0 +1,1 @@
+"""One extension per feature; each module or package has a ``setup(bot)``."""

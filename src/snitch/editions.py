@@ -1,0 +1,178 @@
+"""Editions from stored chat: what the bot publishes on schedule and on ``/breaking-news``.
+
+Only chat the guild lets the newsroom read reaches a desk: no bot, no excluded channel, no
+member who opted out. A member who opted out is also unnamed where others mention them, so
+an edition, an LLM prompt or a teaser cannot print their name from a mention. The engine
+is the guild's choice: with the LLM switched off for a guild, its editions are offline ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from snitch.errors import EmptyWindowError, SnitchError
+from snitch.guilds.settings import GuildSettings
+from snitch.log import get_logger
+from snitch.models import Author, Chat, Guild, Message, Newsletter
+from snitch.newsroom.edition import Newsroom
+from snitch.newsroom.personas import get_persona
+from snitch.render.discord import MessagePayload, render_discord
+from snitch.store.archive import EditionArchive
+from snitch.store.guild_state import GuildState
+from snitch.store.protocol import Store
+from snitch.tips.box import TipBox
+
+UNNAMED: Final = "a member"  # what an opted-out member is called where others mention them
+TIPS_PER_EDITION: Final = 3
+log = get_logger(__name__)
+
+
+class NothingToReport(SnitchError):
+    """The window holds no chat the newsroom may read."""
+
+
+def readable(message: Message, settings: GuildSettings, channels: dict[str, str | None]) -> bool:
+    """Whether the guild lets the newsroom read ``message`` (``channels``: id to parent id)."""
+    return not message.author.is_bot and settings.reads(
+        message.channel_id, channels.get(message.channel_id)
+    )
+
+
+def _unnamed(message: Message, opted_out: frozenset[str]) -> Message:
+    """``message`` with every opted-out member it mentions shown without a name."""
+    if not any(person.id in opted_out for person in message.mentions):
+        return message
+    mentions = tuple(
+        Author(id=person.id, name=UNNAMED) if person.id in opted_out else person
+        for person in message.mentions
+    )
+    return message.model_copy(update={"mentions": mentions})
+
+
+async def readable_chat(
+    store: Store,
+    settings: GuildSettings,
+    opted_out: frozenset[str],
+    *,
+    since: datetime,
+    until: datetime,
+    channel_id: str | None = None,
+    guild_name: str = "",
+) -> Chat:
+    """The guild's chat in the window that the newsroom may read, optionally one channel."""
+    channels = {channel.id: channel for channel in await store.channels(settings.guild_id)}
+    parents = {channel.id: channel.parent_id for channel in channels.values()}
+    messages = [
+        _unnamed(message, opted_out)
+        for message in await store.messages(settings.guild_id, since=since, until=until)
+        if message.author.id not in opted_out
+        and readable(message, settings, parents)
+        and (
+            channel_id is None
+            or channel_id in (message.channel_id, parents.get(message.channel_id))
+        )
+    ]
+    guild = Guild(id=settings.guild_id, name=guild_name)
+    return Chat(guild=guild, channels=channels, messages=messages)
+
+
+@dataclass(frozen=True)
+class WrittenEdition:
+    """An edition and the Discord messages that carry it."""
+
+    newsletter: Newsletter
+    messages: list[MessagePayload]
+    tip_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EditionDesk:
+    """Writes a guild's edition from the store, with its persona, engine and approved tips."""
+
+    store: Store
+    state: GuildState
+    archive: EditionArchive
+    tips: TipBox
+    # The newsroom for a guild: ``llm`` False asks for the offline engine.
+    newsroom: Callable[[bool], Newsroom]
+
+    async def write(
+        self,
+        settings: GuildSettings,
+        *,
+        since: datetime,
+        until: datetime,
+        persona: str | None = None,
+        channel_id: str | None = None,
+        guild_name: str = "",
+        with_tips: bool = False,
+    ) -> WrittenEdition:
+        """One edition of the window; ``NothingToReport`` when nobody said anything usable."""
+        chosen = get_persona(persona or settings.persona)
+        opted_out = await self.state.opted_out(settings.guild_id)
+        chat = await readable_chat(
+            self.store,
+            settings,
+            opted_out,
+            since=since,
+            until=until,
+            channel_id=channel_id,
+            guild_name=guild_name,
+        )
+        if not chat.messages:
+            hours = (until - since) / timedelta(hours=1)
+            where = " in that channel" if channel_id else ""
+            raise NothingToReport(f"nothing was said{where} in the last {hours:g} hours")
+        try:
+            newsletter = await self.newsroom(settings.llm_enabled).publish(
+                chat, chosen, since=since, until=until
+            )
+        except EmptyWindowError as exc:
+            raise NothingToReport(str(exc)) from exc
+        tip_ids: tuple[str, ...] = ()
+        if with_tips:
+            approved = await self.tips.approved(settings.guild_id, limit=TIPS_PER_EDITION)
+            tip_ids = tuple(tip.id for tip in approved)
+            newsletter = newsletter.model_copy(
+                update={"reader_tips": tuple(tip.printable for tip in approved)}
+            )
+        return WrittenEdition(newsletter, render_discord(newsletter), tip_ids)
+
+    async def archive_published(
+        self,
+        settings: GuildSettings,
+        written: WrittenEdition,
+        *,
+        now: datetime,
+        slot: datetime | None,
+        channel_id: str,
+        discord_message_ids: Sequence[str],
+    ) -> None:
+        """Keep the posted edition, and retire the tips it printed."""
+        await self.archive.keep(
+            written.newsletter,
+            guild_id=settings.guild_id,
+            published_at=now,
+            slot=slot,
+            channel_id=channel_id,
+            discord_message_ids=discord_message_ids,
+        )
+        if written.tip_ids:
+            await self.tips.mark_published(settings.guild_id, written.tip_ids, now)
+        log.info(
+            "edition archived",
+            guild=settings.guild_id,
+            channel=channel_id,
+            messages=len(discord_message_ids),
+            tips=len(written.tip_ids),
+        )
+
+    async def window_for(self, settings: GuildSettings, until: datetime) -> datetime:
+        """Where a scheduled edition starts: the last one, or a day back for the first."""
+        latest = await self.archive.latest(settings.guild_id, limit=1)
+        if latest and latest[0].published_at < until:
+            return max(latest[0].published_at, until - timedelta(days=7))
+        return until - timedelta(days=1)

@@ -1,0 +1,185 @@
+"""Live chat into the store and the memory: new and edited messages in, deleted ones out.
+
+The gateway edge (``snitch.bot``) turns Discord events into ``Message`` models and hands
+them here; nothing below knows about discord.py, so the Azure Functions runtime feeds the
+same pipeline from Service Bus.
+
+What may be stored is decided here, once, for every source: never a bot, never a channel
+the guild excluded (threads follow their parent), never a member who opted out. The
+guild's rules are cached and dropped the moment an admin or a member changes them.
+
+New and edited messages go through the ingestion queue, where the worker stores, embeds
+and indexes them in batches. A delete is applied at once, and remembered for a while: a
+message deleted while its creation still waits in the queue is dropped when that batch
+comes up, so a quick delete can never be undone by a slow queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from snitch.guilds.settings import GuildSettings
+from snitch.ingest.queue import Delivery, InProcessQueue
+from snitch.ingest.worker import Embedder, IngestWorker
+from snitch.log import get_logger
+from snitch.memory.vectors import VectorStore
+from snitch.models import Channel, Guild, Message
+from snitch.store.guild_state import GuildState
+from snitch.store.protocol import Store
+
+REMEMBERED_DELETES: Final = 10_000
+MAX_ATTEMPTS: Final = 3  # deliveries of one batch before it is logged and dropped
+RETRY_PAUSE_SECONDS: Final = 1.0
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class GuildRules:
+    """What the bot may keep of one guild's chat."""
+
+    settings: GuildSettings
+    opted_out: frozenset[str]
+
+    def keeps(self, message: Message, parent_id: str | None) -> bool:
+        """Whether ``message`` may be stored at all."""
+        return (
+            not message.author.is_bot
+            and message.author.id not in self.opted_out
+            and self.settings.reads(message.channel_id, parent_id)
+        )
+
+
+@dataclass
+class RulesCache:
+    """Each guild's rules, read once and forgotten when they change."""
+
+    state: GuildState
+    _rules: dict[str, GuildRules] = field(default_factory=dict)
+
+    async def get(self, guild_id: str) -> GuildRules:
+        """The guild's current rules."""
+        rules = self._rules.get(guild_id)
+        if rules is None:
+            rules = GuildRules(
+                await self.state.settings(guild_id), await self.state.opted_out(guild_id)
+            )
+            self._rules[guild_id] = rules
+        return rules
+
+    def forget(self, guild_id: str) -> None:
+        """Call after changing a guild's settings or opt-outs."""
+        self._rules.pop(guild_id, None)
+
+
+class LiveIngest:
+    """The live pipeline: filter, queue, store, embed, index; and deletes straight through."""
+
+    def __init__(
+        self,
+        store: Store,
+        state: GuildState,
+        *,
+        embedder: Embedder | None = None,
+        vectors: VectorStore | None = None,
+        queue_batches: int = 64,
+    ) -> None:
+        self.store = store
+        self.rules = RulesCache(state)
+        self.vectors = vectors
+        self._queue = InProcessQueue(maxsize=queue_batches)
+        self._worker = IngestWorker(
+            self._queue, store, guilds={}, channels={}, embedder=embedder, index=vectors
+        )
+        self._deleted: OrderedDict[str, None] = OrderedDict()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Run the worker in the background (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="snitch-live-ingest")
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop the worker."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def drained(self) -> None:
+        """Wait until every queued batch is stored (and indexed)."""
+        await self._queue.join()
+
+    def know(self, guild: Guild | None = None, channels: Sequence[Channel] = ()) -> None:
+        """Remember a guild's and its channels' names, written beside their next messages."""
+        if guild is not None:
+            self._worker.guilds[guild.id] = guild
+        for channel in channels:
+            self._worker.channels[channel.id] = channel
+
+    def parent_of(self, channel_id: str) -> str | None:
+        """A thread's parent channel, if the channel is known."""
+        channel = self._worker.channels.get(channel_id)
+        return channel.parent_id if channel else None
+
+    async def kept(self, messages: Sequence[Message]) -> list[Message]:
+        """The messages the guild's rules allow to be stored."""
+        kept = []
+        for message in messages:
+            rules = await self.rules.get(message.guild_id)
+            if rules.keeps(message, self.parent_of(message.channel_id)):
+                kept.append(message)
+        return kept
+
+    async def submit(self, messages: Sequence[Message]) -> int:
+        """Queue new or edited messages that may be stored; returns how many were queued."""
+        kept = await self.kept(messages)
+        if kept:
+            await self._queue.put(kept)
+        return len(kept)
+
+    async def delete(self, message_ids: Sequence[str]) -> int:
+        """Remove messages from the vectors and the store, now and when still queued."""
+        for message_id in message_ids:
+            self._deleted[message_id] = None
+            self._deleted.move_to_end(message_id)
+        while len(self._deleted) > REMEMBERED_DELETES:
+            self._deleted.popitem(last=False)
+        if self.vectors is not None:
+            await asyncio.to_thread(self.vectors.delete_messages, list(message_ids))
+        async with self.store.unit_of_work() as writer:
+            return await writer.delete_messages(message_ids)
+
+    async def _run(self) -> None:
+        """The worker loop, dropping messages deleted while they waited."""
+        while True:
+            delivery = await self._queue.get()
+            alive = tuple(m for m in delivery.messages if m.id not in self._deleted)
+            try:
+                if alive:
+                    await self._worker.process(
+                        Delivery(id=delivery.id, messages=alive, attempt=delivery.attempt)
+                    )
+            except asyncio.CancelledError:
+                await self._queue.nack(delivery)
+                raise
+            except Exception:
+                if delivery.attempt >= MAX_ATTEMPTS:
+                    # Chat keeps coming: one poisoned batch must not stop the pipeline.
+                    log.exception(
+                        "live ingest batch dropped", batch=delivery.id, messages=len(alive)
+                    )
+                    await self._queue.ack(delivery)
+                    continue
+                log.exception("live ingest batch failed", batch=delivery.id)
+                await asyncio.sleep(RETRY_PAUSE_SECONDS * delivery.attempt)
+                await self._queue.nack(delivery)
+                continue
+            await self._queue.ack(delivery)
