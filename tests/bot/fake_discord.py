@@ -55,12 +55,17 @@ class FakeDiscord:
     rate_limited: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     _limits: dict[str, int] = field(default_factory=dict)
+    _forbidden: dict[str, tuple[int, int]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _interaction_channels: dict[str, str] = field(default_factory=dict)
 
     def rate_limit(self, path_part: str, times: int = 1) -> None:
         """Answer the next ``times`` requests whose path contains ``path_part`` with 429."""
         self._limits[path_part] = times
+
+    def forbid(self, path_part: str, *, after: int = 0, times: int = 1) -> None:
+        """Answer 403 Missing Access to requests whose path holds ``path_part``, after ``after``."""
+        self._forbidden[path_part] = (after, times)
 
     def expect_interaction(self, token: str, channel_id: str) -> None:
         """Where an interaction's follow-ups appear (its channel)."""
@@ -101,8 +106,21 @@ class FakeDiscord:
                 self._limits[part] = left - 1
                 self.rate_limited.append(request.path)
                 body = {"message": "You are being rate limited.", "retry_after": 0.05}
-                headers = {"Retry-After": "0.05", "X-RateLimit-Scope": "user"}
+                # Discord's own 429s come through its proxy (a Via header); discord.py takes a
+                # 429 without one for a Cloudflare ban and gives up instead of waiting.
+                headers = {
+                    "Retry-After": "0.05",
+                    "X-RateLimit-Scope": "user",
+                    "Via": "1.1 google",
+                }
                 return _json(body, status=429, headers=headers)
+        for part, (after, left) in list(self._forbidden.items()):
+            if part in request.path and left > 0:
+                if after > 0:
+                    self._forbidden[part] = (after - 1, left)
+                    continue
+                self._forbidden[part] = (0, left - 1)
+                return _json({"message": "Missing Access", "code": 50001}, status=403)
         try:
             response: web.StreamResponse = await handler(request)
         except web.HTTPNotFound:

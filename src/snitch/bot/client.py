@@ -47,6 +47,10 @@ class SnitchBot(commands.Bot):
         sync_commands: bool = False,
         command_guild_id: str | None = None,
     ) -> None:
+        # The bot never joins voice: discord.py's warnings about missing voice libraries
+        # would only alarm whoever reads the log.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=commands.when_mentioned,
             help_command=None,

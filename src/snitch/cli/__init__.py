@@ -6,8 +6,9 @@
 from snitch.cli.shared import app
 from snitch.cli import newsroom
 from snitch.cli import memory
+from snitch.cli import bot
 
-__all__ = ["app", "main", "memory", "newsroom"]
+__all__ = ["app", "bot", "main", "memory", "newsroom"]
 
 
 def main() -> None:

@@ -152,6 +152,10 @@ class LiveIngest:
             self._deleted.move_to_end(message_id)
         while len(self._deleted) > REMEMBERED_DELETES:
             self._deleted.popitem(last=False)
+        return await self._remove(message_ids)
+
+    async def _remove(self, message_ids: Sequence[str]) -> int:
+        """Vectors first, then rows: a failure between leaves no vector without its text."""
         if self.vectors is not None:
             await asyncio.to_thread(self.vectors.delete_messages, list(message_ids))
         async with self.store.unit_of_work() as writer:
@@ -167,6 +171,11 @@ class LiveIngest:
                     await self._worker.process(
                         Delivery(id=delivery.id, messages=alive, attempt=delivery.attempt)
                     )
+                    # Deleted while this batch was being written: the delete may have run
+                    # first, so apply it again now that the rows exist.
+                    late = [message.id for message in alive if message.id in self._deleted]
+                    if late:
+                        await self._remove(late)
             except asyncio.CancelledError:
                 await self._queue.nack(delivery)
                 raise

@@ -326,6 +326,12 @@ class VectorStore:
             for batch in _batches(ids, self._max_batch):
                 self._collection.delete(ids=list(batch))
 
+    def present(self, message_ids: Sequence[str]) -> set[str]:
+        """Which of these messages have a vector (to check that deletes really happened)."""
+        with _failures_as_store_errors(f"looking up {len(message_ids)} message vectors"):
+            found = self._collection.get(ids=list(dict.fromkeys(message_ids)), include=[])
+            return set(found["ids"])
+
     def count(self, guild_id: str | None = None) -> int:
         """How many vectors are stored, in one guild or in all."""
         with _failures_as_store_errors("counting vectors"):

@@ -1,0 +1,76 @@
+"""``snitch run`` (the bot) and ``snitch commands`` (its slash-command schema)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+
+from snitch.cli.shared import app, settings_of, user_errors
+from snitch.config import Settings
+from snitch.errors import ConfigError, SnitchError
+
+TOKEN_HELP = (
+    "no Discord bot token: set SNITCH_DISCORD__TOKEN (or put it in .env). "
+    "The README's 'Running the bot' section shows where the developer portal keeps it."
+)
+
+
+class DiscordRefused(SnitchError):
+    """Discord turned the bot away; the message says what to change."""
+
+
+@app.command("run")
+def run(ctx: typer.Context) -> None:
+    """Run the bot: live ingestion, slash commands, scheduled editions."""
+    settings = settings_of(ctx)
+    with user_errors():
+        if settings.discord.token is None or not settings.discord.token.get_secret_value():
+            raise ConfigError(TOKEN_HELP)
+        try:
+            asyncio.run(_run(settings, settings.discord.token.get_secret_value()))
+        except KeyboardInterrupt:
+            typer.echo("stopped", err=True)
+
+
+async def _run(settings: Settings, token: str) -> None:
+    """Open the services, then the gateway; close both on the way out."""
+    import discord
+
+    from snitch.bot.client import SnitchBot
+    from snitch.bot.services import open_services
+
+    async with open_services(settings) as services:
+        bot = SnitchBot(
+            services,
+            sync_commands=settings.discord.sync_commands,
+            command_guild_id=settings.discord.command_guild_id,
+        )
+        try:
+            async with bot:
+                await bot.start(token)
+        except discord.LoginFailure:
+            raise DiscordRefused(
+                "Discord refused the token (SNITCH_DISCORD__TOKEN): copy it again from the "
+                "developer portal's Bot page"
+            ) from None
+        except discord.PrivilegedIntentsRequired:
+            raise DiscordRefused(
+                "the Message Content intent is off: turn on 'Message Content Intent' on the "
+                "developer portal's Bot page, then start again"
+            ) from None
+
+
+@app.command("commands")
+def commands(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the schema as JSON (the only format).")
+    ] = True,
+) -> None:
+    """Print the slash commands the bot registers, for registering them over HTTP."""
+    from snitch.bot.client import command_schema
+
+    schema = asyncio.run(command_schema())
+    typer.echo(json.dumps(schema, indent=2, sort_keys=True))
