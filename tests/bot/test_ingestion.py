@@ -7,7 +7,7 @@ from typing import cast
 
 import discord
 
-from snitch.bot.exts.ingestion import Ingestion
+from snitch.bot.exts.ingestion._cog import Ingestion
 from snitch.models import Author, Message
 from tests.bot import payloads
 from tests.bot.conftest import Harness
