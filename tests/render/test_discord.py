@@ -246,6 +246,9 @@ def newsletters(draw: st.DrawFn) -> Newsletter:
         warnings=tuple(
             draw(st.lists(prose(max_pieces=5, max_repeat=20, long_run=True), max_size=6))
         ),
+        reader_tips=tuple(
+            draw(st.lists(prose(max_pieces=8, max_repeat=40, long_run=True) | labels, max_size=3))
+        ),
     )
 
 
@@ -260,8 +263,10 @@ def test_any_edition_is_postable_and_keeps_every_quote_and_receipt(edition: News
 
     assert_postable(messages)
     embeds = embeds_of(messages)
-    # The masthead, then exactly one titled embed per story; continuations are untitled.
-    assert sum("title" in embed for embed in embeds) == 1 + len(edition.stories)
+    # The masthead, then exactly one titled embed per story (and one for reader tips);
+    # continuations are untitled.
+    tips_box = 1 if edition.reader_tips else 0
+    assert sum("title" in embed for embed in embeds) == 1 + len(edition.stories) + tips_box
     assert embeds[-1]["footer"]["text"].startswith("Engine: ")
     all_quotes = [quote for article in edition.stories for quote in article.quotes]
     assert_in_order(
@@ -470,3 +475,16 @@ def test_the_renderer_does_not_import_discord_py() -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
     assert "discord" not in imported
+
+
+def test_approved_reader_tips_close_the_edition_labelled_and_defanged() -> None:
+    edition = full_edition().model_copy(
+        update={"reader_tips": ("Unverified reader tip: the @everyone cake was a lie",)}
+    )
+    messages = render_discord(edition)
+
+    assert_postable(messages)
+    last = embeds_of(messages)[-1]
+    assert last["title"] == "Reader tips (unverified)"
+    assert "Unverified reader tip: the" in last["description"]
+    assert "@everyone" not in last["description"]
