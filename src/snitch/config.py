@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -105,10 +106,70 @@ class TipsSettings(BaseModel):
         return key
 
 
+# Azure's container naming rules: 3-63 characters of lowercase letters, digits and single
+# hyphens, starting and ending with a letter or digit.
+_CONTAINER_NAME = re.compile(r"(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+
+
+class ArchiveSettings(BaseModel):
+    """Where published editions (JSON and HTML) are kept: files under the data directory,
+    an Azure Blob container, or the database."""
+
+    kind: Literal["files", "blob", "database"] = "files"
+    blob_connection_string: SecretStr | None = Field(
+        default=None, description="Storage account connection string (wins over the URL)."
+    )
+    blob_account_url: str | None = Field(
+        default=None,
+        description="https://<account>.blob.core.windows.net, signed in with "
+        "DefaultAzureCredential.",
+    )
+    container: str = "editions"
+
+    @field_validator("container")
+    @classmethod
+    def _container_name(cls, name: str) -> str:
+        if not _CONTAINER_NAME.fullmatch(name):
+            raise ValueError(
+                "not a valid Azure container name: use 3-63 lowercase letters, digits and "
+                "single hyphens, starting and ending with a letter or digit"
+            )
+        return name
+
+    @field_validator("blob_account_url")
+    @classmethod
+    def _account_url_is_https(cls, url: str | None) -> str | None:
+        # The SDK refuses to send an Azure AD token over plain HTTP. Empty means unset.
+        if not url:
+            return None
+        if not url.startswith("https://"):
+            raise ValueError("must be an https:// URL (Azure AD tokens are never sent over http)")
+        return url
+
+    @model_validator(mode="after")
+    def _blob_needs_an_account(self) -> ArchiveSettings:
+        """Fail at start-up, not at the first edition, when Blob has nowhere to go."""
+        has_secret = (
+            self.blob_connection_string is not None
+            and self.blob_connection_string.get_secret_value().strip() != ""
+        )
+        if self.kind == "blob" and not has_secret and not self.blob_account_url:
+            raise ValueError(
+                "SNITCH_ARCHIVE__KIND=blob needs SNITCH_ARCHIVE__BLOB_CONNECTION_STRING "
+                "or SNITCH_ARCHIVE__BLOB_ACCOUNT_URL"
+            )
+        return self
+
+
 class DiscordSettings(BaseModel):
     """The bot's connection to Discord, and how often its background jobs run."""
 
     token: SecretStr | None = Field(default=None, description="Bot token (developer portal).")
+    public_key: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="Application public key: verifies HTTP interactions (snitch serve).",
+    )
     sync_commands: bool = Field(
         default=True, description="Register the slash commands with Discord at start-up."
     )
@@ -149,6 +210,7 @@ class Settings(BaseSettings):
     newsroom: NewsroomSettings = NewsroomSettings()
     memory: MemorySettings = MemorySettings()
     tips: TipsSettings = TipsSettings()
+    archive: ArchiveSettings = ArchiveSettings()
     discord: DiscordSettings = DiscordSettings()
     log: LogSettings = LogSettings()
     # Groq's own variable, honoured when SNITCH_LLM__API_KEY is not set.

@@ -40,7 +40,7 @@ class Sent:
     body: JsonDict
     message_id: str
     ephemeral: bool = False
-    via: str = "channel"  # "channel", "interaction" or "followup"
+    via: str = "channel"  # "channel", "interaction", "followup" or "original" (an edit of it)
 
 
 @dataclass
@@ -180,7 +180,7 @@ class FakeDiscord:
         body: JsonDict = await request.json()
         channel = self._interaction_channels.get(request.match_info["token"], "0")
         message_id = self._new_id()
-        self.sent.append(Sent(channel, body, message_id, via="followup"))
+        self.sent.append(Sent(channel, body, message_id, via="original"))
         return _json(payloads.sent_message(message_id, channel, body))
 
     async def _create_message(self, request: web.Request) -> web.Response:

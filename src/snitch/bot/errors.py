@@ -21,6 +21,10 @@ from snitch.log import get_logger
 log = get_logger(__name__)
 
 
+class HandedOver(Exception):
+    """Raised inside a command run over HTTP once it deferred: a worker finishes it."""
+
+
 def correlation_id() -> str:
     """A short reference a user can quote and an operator can grep for."""
     return uuid.uuid4().hex[:10]
@@ -54,6 +58,8 @@ async def on_app_command_error(
     interaction: discord.Interaction[Any], error: app_commands.AppCommandError
 ) -> None:
     """Answer the user ephemerally and log the details with a correlation id."""
+    if isinstance(getattr(error, "original", error), HandedOver):
+        return  # not an error: the command continues in the interaction worker
     reference = correlation_id()
     command = interaction.command.qualified_name if interaction.command else "unknown"
     context = {

@@ -1,4 +1,4 @@
-"""``snitch run`` (the bot) and ``snitch commands`` (its slash-command schema)."""
+"""``snitch run`` (the bot), ``snitch serve`` (its HTTP endpoint), ``snitch commands``."""
 
 from __future__ import annotations
 
@@ -74,3 +74,32 @@ def commands(
 
     schema = asyncio.run(command_schema())
     typer.echo(json.dumps(schema, indent=2, sort_keys=True))
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve slash commands over HTTP at POST /interactions (no gateway connection)."""
+    settings = settings_of(ctx)
+    with user_errors():
+        try:
+            asyncio.run(_serve(settings, host, port))
+        except KeyboardInterrupt:
+            typer.echo("stopped", err=True)
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    """The services, the bot over HTTP, and uvicorn, in one event loop."""
+    import uvicorn
+
+    from snitch.bot.services import open_services
+    from snitch.interactions.endpoint import interaction_endpoint
+
+    async with open_services(settings) as services, interaction_endpoint(services) as endpoint:
+        config = uvicorn.Config(
+            endpoint.app, host=host, port=port, lifespan="off", log_config=None, access_log=False
+        )
+        await uvicorn.Server(config).serve()

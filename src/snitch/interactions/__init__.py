@@ -1,0 +1,1 @@
+"""Discord interactions over HTTP: signature checks, the endpoint, and deferred work."""

@@ -1,0 +1,246 @@
+"""Slash commands over HTTP, run by the very CommandTree the gateway bot runs.
+
+An interaction that arrives as an HTTP request must be answered in that request's
+response, within 3 seconds. discord.py answers through its webhook adapter, which it reads
+from a context variable (``discord.webhook.async_.async_context``); the runner sets its own
+adapter there for the one task that runs the command, so the command's code is unchanged:
+
+- answering at once (``response.send_message``: the tip acknowledgement, an error) is
+  captured and becomes the HTTP response body;
+- deferring (``response.defer``) is captured as the type-5 response and stops the command
+  there: the raw interaction goes on the queue, and a worker runs the command again
+  (``finish``), where the deferral is already done and the first answer edits the
+  original response (``PATCH /webhooks/{app}/{token}/messages/@original``), later ones
+  follow up. The same commands therefore work in a process that holds no gateway;
+- a command that neither answers nor defers in time is deferred for it and queued.
+
+Work that runs again in the worker is marked (``interaction.extras[REPLAYED]``) so that
+checks with side effects, such as cooldowns, count an invocation once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.http import MultipartParameters
+from discord.webhook.async_ import AsyncWebhookAdapter, async_context
+
+from snitch.bot.errors import HandedOver
+from snitch.interactions.jobs import InteractionJob
+from snitch.log import get_logger
+
+REPLAYED: Final = "snitch_replayed"  # interaction.extras key: the worker's second run
+DEFERRED: Final = 5
+EPHEMERAL: Final = 64
+DEFAULT_DEADLINE: Final = 2.5  # seconds; Discord gives up on the request at 3
+
+log = get_logger(__name__)
+
+Enqueue = Callable[[InteractionJob], Awaitable[None]]
+
+
+def _callback_result(interaction_id: int, kind: int, flags: int) -> dict[str, Any]:
+    """What Discord answers a callback ``with_response``; discord.py reads it back."""
+    return {
+        "interaction": {
+            "id": str(interaction_id),
+            "type": 2,
+            "response_message_loading": kind == DEFERRED,
+            "response_message_ephemeral": bool(flags & EPHEMERAL),
+        },
+        "resource": {"type": kind},
+    }
+
+
+class _Capture(AsyncWebhookAdapter):
+    """The HTTP request's adapter: the initial response is captured, not sent."""
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.initial: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+    def create_interaction_response(  # type: ignore[override]
+        self,
+        interaction_id: int,
+        token: str,
+        *,
+        session: aiohttp.ClientSession,
+        proxy: str | None = None,
+        proxy_auth: aiohttp.BasicAuth | None = None,
+        params: MultipartParameters,
+    ) -> Coroutine[Any, Any, dict[str, Any]]:
+        async def capture() -> dict[str, Any]:
+            if params.files:
+                raise HandedOver("files cannot be sent in an HTTP interaction response")
+            body = dict(params.payload or {})
+            if not self.initial.done():
+                self.initial.set_result(body)
+            if body.get("type") == DEFERRED:
+                raise HandedOver("deferred: the worker finishes this command")
+            flags = int((body.get("data") or {}).get("flags", 0))
+            return _callback_result(interaction_id, int(body.get("type", 4)), flags)
+
+        return capture()
+
+
+class _Replay(AsyncWebhookAdapter):
+    """The worker's adapter: the deferral already happened; the first answer edits it."""
+
+    def __init__(self, application_id: int, *, ephemeral: bool) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._application_id = application_id
+        self._ephemeral = ephemeral
+        self._original_sent = False
+
+    def create_interaction_response(  # type: ignore[override]
+        self,
+        interaction_id: int,
+        token: str,
+        *,
+        session: aiohttp.ClientSession,
+        proxy: str | None = None,
+        proxy_auth: aiohttp.BasicAuth | None = None,
+        params: MultipartParameters,
+    ) -> Coroutine[Any, Any, dict[str, Any]]:
+        async def replay() -> dict[str, Any]:
+            body = dict(params.payload or {})
+            kind = int(body.get("type", 4))
+            if kind != DEFERRED:  # an answer where the first run deferred: edit the original
+                self._original_sent = True
+                data = {k: v for k, v in (body.get("data") or {}).items() if k != "flags"}
+                await self.edit_webhook_message(
+                    self._application_id,
+                    token,
+                    "@original",  # type: ignore[arg-type]
+                    session=session,
+                    proxy=proxy,
+                    proxy_auth=proxy_auth,
+                    payload=data,
+                )
+            return _callback_result(interaction_id, DEFERRED, EPHEMERAL if self._ephemeral else 0)
+
+        return replay()
+
+    def execute_webhook(
+        self,
+        webhook_id: int,
+        token: str,
+        *,
+        session: aiohttp.ClientSession,
+        proxy: str | None = None,
+        proxy_auth: aiohttp.BasicAuth | None = None,
+        payload: dict[str, Any] | None = None,
+        multipart: list[dict[str, Any]] | None = None,
+        files: Any = None,
+        thread_id: int | None = None,
+        wait: bool = False,
+        with_components: bool = False,
+    ) -> Any:
+        if self._original_sent or files:
+            return super().execute_webhook(
+                webhook_id,
+                token,
+                session=session,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
+                payload=payload,
+                multipart=multipart,
+                files=files,
+                thread_id=thread_id,
+                wait=wait,
+                with_components=with_components,
+            )
+        self._original_sent = True
+        body = {key: value for key, value in (payload or {}).items() if key != "flags"}
+        return self.edit_webhook_message(
+            webhook_id,
+            token,
+            "@original",  # type: ignore[arg-type]
+            session=session,
+            proxy=proxy,
+            proxy_auth=proxy_auth,
+            payload=body,
+        )
+
+
+class TreeRunner:
+    """Runs interactions through a logged-in bot's CommandTree (see the module docstring)."""
+
+    def __init__(
+        self,
+        bot: discord.Client,
+        tree: app_commands.CommandTree[Any],
+        enqueue: Enqueue,
+        *,
+        deadline: float = DEFAULT_DEADLINE,
+    ) -> None:
+        self._bot = bot
+        self._tree = tree
+        self._enqueue = enqueue
+        self._deadline = deadline
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def initial(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The HTTP response for a command or autocomplete interaction."""
+        capture = _Capture()
+        task = self._start(payload, capture, replayed=False)
+        waiter = asyncio.ensure_future(asyncio.shield(capture.initial))
+        await asyncio.wait(
+            {task, waiter}, timeout=self._deadline, return_when=asyncio.FIRST_COMPLETED
+        )
+        waiter.cancel()
+        if capture.initial.done():
+            initial = capture.initial.result()
+            if initial.get("type") == DEFERRED:
+                await self._queue(payload, initial)
+            return initial
+        if task.done():  # finished without answering: say so rather than leave Discord hanging
+            return {"type": 4, "data": {"content": "Done.", "flags": EPHEMERAL}}
+        task.cancel()
+        initial = {"type": DEFERRED, "data": {"flags": EPHEMERAL}}
+        await self._queue(payload, initial)
+        return initial
+
+    async def finish(self, job: InteractionJob) -> None:
+        """The worker's half: run the deferred command to the end, answering by webhook."""
+        replay = _Replay(int(job.payload["application_id"]), ephemeral=job.ephemeral)
+        await self._start(job.payload, replay, replayed=True)
+
+    def _start(
+        self, payload: dict[str, Any], adapter: AsyncWebhookAdapter, *, replayed: bool
+    ) -> asyncio.Task[None]:
+        context = contextvars.copy_context()
+        context.run(async_context.set, adapter)
+        interaction: discord.Interaction[Any] = discord.Interaction(
+            data=payload,  # type: ignore[arg-type]
+            state=self._bot._connection,
+        )
+        if replayed:
+            interaction.extras[REPLAYED] = True
+        task = asyncio.create_task(self._call(interaction), context=context)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    async def _call(self, interaction: discord.Interaction[Any]) -> None:
+        """What CommandTree does with a gateway interaction, awaited."""
+        try:
+            await self._tree._call(interaction)
+        except app_commands.AppCommandError as error:
+            await self._tree.on_error(interaction, error)
+
+    async def _queue(self, payload: dict[str, Any], initial: dict[str, Any]) -> None:
+        flags = int((initial.get("data") or {}).get("flags", 0))
+        await self._enqueue(InteractionJob.of(payload, ephemeral=bool(flags & EPHEMERAL)))
+        log.info("command deferred to the worker", interaction=payload.get("id"))
+
+    async def drain(self) -> None:
+        """Wait for commands still finishing after their HTTP answer (shutdown, tests)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
