@@ -54,6 +54,7 @@ class FakeDiscord:
     history_requests: list[dict[str, str]] = field(default_factory=list)
     rate_limited: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    accepted_token: str | None = None  # when set, any other token gets 401
     _limits: dict[str, int] = field(default_factory=dict)
     _forbidden: dict[str, tuple[int, int]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -114,6 +115,11 @@ class FakeDiscord:
                     "Via": "1.1 google",
                 }
                 return _json(body, status=429, headers=headers)
+        if self.accepted_token is not None and request.headers.get("Authorization") not in (
+            f"Bot {self.accepted_token}",
+            None,  # webhook routes (interaction answers) carry no bot token
+        ):
+            return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         for part, (after, left) in list(self._forbidden.items()):
             if part in request.path and left > 0:
                 if after > 0:

@@ -11,6 +11,7 @@ import typer
 from snitch.cli.shared import app, settings_of, user_errors
 from snitch.config import Settings
 from snitch.errors import ConfigError, SnitchError
+from snitch.models import is_snowflake
 
 TOKEN_HELP = (
     "no Discord bot token: set SNITCH_DISCORD__TOKEN (or put it in .env). "
@@ -103,3 +104,47 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             endpoint.app, host=host, port=port, lifespan="off", log_config=None, access_log=False
         )
         await uvicorn.Server(config).serve()
+
+
+@app.command("register-commands")
+def register_commands(
+    ctx: typer.Context,
+    guild: Annotated[
+        str | None,
+        typer.Option(help="Register on this server only (instant); default: everywhere."),
+    ] = None,
+) -> None:
+    """Register the slash commands with Discord over HTTP (for snitch serve and Azure)."""
+    settings = settings_of(ctx)
+    with user_errors():
+        token = settings.discord.token
+        if token is None or not token.get_secret_value():
+            raise ConfigError(TOKEN_HELP)
+        if guild is not None and not is_snowflake(guild):
+            raise typer.BadParameter(f"{guild!r} is not a server id", param_hint="--guild")
+        count = asyncio.run(register(token.get_secret_value(), guild))
+    where = f"on server {guild}" if guild else "globally (they can take a while to appear)"
+    typer.echo(f"registered {count} commands {where}", err=True)
+
+
+async def register(token: str, guild_id: str | None) -> int:
+    """Register the tree ``snitch commands --json`` prints; returns how many commands."""
+    import discord
+
+    from snitch.bot.client import SnitchBot
+
+    bot = SnitchBot(None, runs_jobs=False)  # the commands, without services or a gateway
+    try:
+        await bot.login(token)
+        target = discord.Object(int(guild_id)) if guild_id else None
+        if target is not None:
+            bot.tree.copy_global_to(guild=target)
+        registered = await bot.tree.sync(guild=target)
+    except discord.LoginFailure:
+        raise DiscordRefused(
+            "Discord refused the token (SNITCH_DISCORD__TOKEN): copy it again from the "
+            "developer portal's Bot page"
+        ) from None
+    finally:
+        await bot.close()
+    return len(registered)
