@@ -31,11 +31,11 @@ from discord import app_commands
 from discord.http import MultipartParameters
 from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
+from snitch.bot.cooldowns import REPLAYED
 from snitch.bot.errors import HandedOver
 from snitch.interactions.jobs import InteractionJob
 from snitch.log import get_logger
 
-REPLAYED: Final = "snitch_replayed"  # interaction.extras key: the worker's second run
 DEFERRED: Final = 5
 EPHEMERAL: Final = 64
 DEFAULT_DEADLINE: Final = 2.5  # seconds; Discord gives up on the request at 3
