@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install tools demo test lint typecheck unit bench clean
 
 # torch is pinned and installed first: sentence-transformers accepts any torch, and an
 # unpinned one pulls gigabytes of CUDA packages; 2.13.0 resolves to a CPU wheel here.
@@ -19,6 +19,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Local stand-ins for Azure services, used by the tests (they skip without them, except in
+# CI): Azurite for Blob storage. From the npm registry, into .tools/ (not committed).
+NPM_TOOLS := azurite@3.37.0
+TOOLS_STAMP := .tools/.installed-$(shell echo '$(NPM_TOOLS)' | cksum | cut -d' ' -f1)
+
+$(TOOLS_STAMP):
+	@if command -v npm >/dev/null; then \
+		npm install --prefix .tools --no-audit --no-fund --loglevel=error $(NPM_TOOLS) \
+		&& touch $(TOOLS_STAMP); \
+	else echo "npm not found: tests that need Azurite will be skipped"; fi
+
+tools: $(TOOLS_STAMP)
+
 demo: install
 	$(BIN)/snitch demo
 
@@ -29,7 +42,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+unit: install tools
 	$(BIN)/pytest
 
 test: lint typecheck unit

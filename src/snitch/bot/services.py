@@ -76,9 +76,10 @@ async def open_services(
 
     ``embedder`` replaces the configured one (tests share one loaded model).
     """
+    from snitch.archive import open_archive
     from snitch.memory.wiring import build_embedder_from, open_vectors
 
-    async with await open_store(settings) as store:
+    async with await open_store(settings) as store, open_archive(settings, store) as archive:
         vectors = await asyncio.to_thread(open_vectors, settings) if memory else None
         try:
             chosen = (embedder or build_embedder_from(settings)) if memory else None
@@ -91,7 +92,7 @@ async def open_services(
                 editions=EditionDesk(
                     store=store,
                     state=store.guild_state,
-                    archive=store.archive,
+                    archive=archive,
                     tips=tips,
                     newsroom=lambda llm: services.newsroom(llm),
                 ),

@@ -1,0 +1,194 @@
+"""The edition archive on Azure Blob storage, for deployments without a persistent disk.
+
+Same names as the file archive (``<guild_id>/<stamp>_<id>.json`` and ``.html``, see
+``_format``), in one container that is created on the first write. A single-request upload
+is atomic, and the page goes up before the record, so ``latest`` never sees half an edition.
+The page is served as ``text/html`` and the record as ``application/json``, so either can be
+shared straight from the storage account (behind a SAS or a CDN).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import ContentSettings
+from azure.storage.blob.aio import BlobServiceClient
+
+from snitch.archive._format import (
+    check_guild_id,
+    check_limit,
+    decode,
+    encode,
+    html_name,
+    json_name,
+    new_edition,
+    newest_first,
+)
+from snitch.errors import StoreError
+from snitch.models import Newsletter
+from snitch.render import render_html
+from snitch.store.archive import ArchivedEdition
+
+if TYPE_CHECKING:
+    from azure.core.credentials_async import AsyncTokenCredential
+
+__all__ = ["BlobEditionArchive"]
+
+JSON_CONTENT = ContentSettings(content_type="application/json")
+HTML_CONTENT = ContentSettings(content_type="text/html; charset=utf-8")
+
+
+def _describe(exc: AzureError) -> str:
+    """The service's one-line reason, without the request dump that follows it."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+class BlobEditionArchive:
+    """``EditionArchive`` in one Blob container; close it (or use ``async with``)."""
+
+    def __init__(
+        self,
+        service: BlobServiceClient,
+        container: str,
+        *,
+        credential: AsyncTokenCredential | None = None,
+    ) -> None:
+        self._service = service
+        self._container = service.get_container_client(container)
+        self._credential = credential
+        self._container_ready = False
+        self.container = container
+
+    @classmethod
+    def from_connection_string(cls, connection_string: str, container: str) -> Self:
+        """An archive on the account the connection string names (Azurite in tests)."""
+        try:
+            service = BlobServiceClient.from_connection_string(connection_string)
+        except ValueError as exc:
+            # The SDK's message never echoes the string, which holds the account key.
+            raise StoreError(f"edition archive: invalid Blob connection string: {exc}") from exc
+        return cls(service, container)
+
+    @classmethod
+    def from_account_url(cls, account_url: str, container: str) -> Self:
+        """An archive signed in with ``DefaultAzureCredential`` (managed identity in Azure)."""
+        from azure.identity.aio import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+        service = BlobServiceClient(account_url, credential=credential)
+        return cls(service, container, credential=credential)
+
+    @property
+    def account_url(self) -> str:
+        """The Blob endpoint in use (no key in it), for logs and health checks."""
+        return str(self._service.url)
+
+    async def close(self) -> None:
+        """Close the HTTP session (and the credential, when this archive made it)."""
+        try:
+            await self._service.close()
+        finally:
+            if self._credential is not None:
+                await self._credential.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def keep(
+        self,
+        newsletter: Newsletter,
+        *,
+        guild_id: str,
+        published_at: datetime,
+        slot: datetime | None = None,
+        channel_id: str | None = None,
+        discord_message_ids: Sequence[str] = (),
+    ) -> ArchivedEdition:
+        """See ``EditionArchive.keep``."""
+        edition = new_edition(
+            newsletter,
+            guild_id=guild_id,
+            published_at=published_at,
+            slot=slot,
+            channel_id=channel_id,
+            discord_message_ids=discord_message_ids,
+        )
+        page = render_html(edition.newsletter).encode("utf-8")
+        prefix = f"{edition.guild_id}/"
+        try:
+            await self._ensure_container()
+            await self._container.upload_blob(
+                prefix + html_name(edition), page, overwrite=True, content_settings=HTML_CONTENT
+            )
+            await self._container.upload_blob(
+                prefix + json_name(edition),
+                encode(edition),
+                overwrite=True,
+                content_settings=JSON_CONTENT,
+            )
+        except AzureError as exc:
+            raise StoreError(
+                f"edition archive: cannot write edition {edition.id} of guild {edition.guild_id} "
+                f"to Blob container {self.container!r}: {_describe(exc)}"
+            ) from exc
+        return edition
+
+    async def latest(self, guild_id: str, limit: int = 1) -> list[ArchivedEdition]:
+        """See ``EditionArchive.latest``."""
+        check_guild_id(guild_id)
+        check_limit(limit)
+        if limit == 0:
+            return []
+        prefix = f"{guild_id}/"
+        try:
+            try:
+                names = [
+                    name.removeprefix(prefix)
+                    async for name in self._container.list_blob_names(name_starts_with=prefix)
+                ]
+            except ResourceNotFoundError:
+                # No container yet: nothing was ever archived.
+                return []
+            chosen = [prefix + name for name in newest_first(names, limit)]
+            blobs = await asyncio.gather(*(self._download(name) for name in chosen))
+        except AzureError as exc:
+            raise StoreError(
+                f"edition archive: cannot read the editions of guild {guild_id} from Blob "
+                f"container {self.container!r}: {_describe(exc)}"
+            ) from exc
+        return [
+            decode(data, f"blob {self.container}/{name}")
+            for name, data in zip(chosen, blobs, strict=True)
+            if data is not None
+        ]
+
+    async def _download(self, name: str) -> bytes | None:
+        """The blob's bytes; None when it went away after it was listed."""
+        try:
+            downloader = await self._container.download_blob(name)
+            return await downloader.readall()
+        except ResourceNotFoundError:
+            return None
+
+    async def _ensure_container(self) -> None:
+        """Create the container once per process; an existing one is fine."""
+        if self._container_ready:
+            return
+        with contextlib.suppress(ResourceExistsError):
+            await self._container.create_container()
+        self._container_ready = True

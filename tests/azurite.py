@@ -1,0 +1,144 @@
+"""A throwaway Azurite Blob server for tests: ``azurite-blob`` on 127.0.0.1, in memory, on a
+port the server picks itself (``--blobPort 0``, read back from what it prints), stopped and
+its working directory removed afterwards.
+
+The binary comes from npm (``npm install --prefix .tools azurite@3.37.0``) and is looked for
+in the repository's ``.tools`` first, then on PATH. Without it the Blob tests are skipped,
+except under CI (``CI`` set), which must run them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, NoReturn
+
+import pytest
+
+HOST: Final = "127.0.0.1"
+ACCOUNT: Final = "devstoreaccount1"
+# The well-known development storage key, public in Microsoft's documentation.
+ACCOUNT_KEY: Final = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+REPO: Final = Path(__file__).resolve().parent.parent
+LOCAL_BIN: Final = REPO / ".tools" / "node_modules" / ".bin" / "azurite-blob"
+INSTALL_HINT: Final = "npm install --prefix .tools azurite@3.37.0"
+START_TIMEOUT_SECONDS: Final = 60
+STOP_TIMEOUT_SECONDS: Final = 15
+_LISTENING: Final = re.compile(r"successfully listens on https?://[^\s:]+:(\d+)")
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """Skip locally; fail under CI, where a silently skipped Blob leg is a bug."""
+    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+        pytest.fail(f"CI must run the Azurite Blob tests, but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def find_azurite() -> Path | None:
+    """``azurite-blob`` from the repository's ``.tools``, else the one on PATH."""
+    if LOCAL_BIN.is_file() and os.access(LOCAL_BIN, os.X_OK):
+        return LOCAL_BIN
+    found = shutil.which("azurite-blob")
+    return Path(found) if found else None
+
+
+@dataclass(frozen=True)
+class Azurite:
+    """A running Blob endpoint for the development account."""
+
+    host: str
+    port: int
+    log: Path
+
+    @property
+    def blob_endpoint(self) -> str:
+        """The account's Blob URL (path-style, as Azurite serves it)."""
+        return f"http://{self.host}:{self.port}/{ACCOUNT}"
+
+    @property
+    def connection_string(self) -> str:
+        """The well-known development connection string, pointed at this server."""
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"BlobEndpoint={self.blob_endpoint};"
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate the server we started (by its own handle), killing it if it lingers."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_TIMEOUT_SECONDS)
+
+
+def _start(binary: Path, workdir: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Start the server (in ``workdir``, where it may write its debug files) and wait for
+    the line that says which port it bound."""
+    command = [
+        str(binary),
+        "--blobHost",
+        HOST,
+        "--blobPort",
+        "0",
+        "--inMemoryPersistence",
+        "--disableTelemetry",
+        "--skipApiVersionCheck",
+    ]
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if match := _LISTENING.search(log.read_text(errors="replace")):
+                return process, int(match[1])
+            if process.poll() is not None:
+                break
+            time.sleep(0.05)
+    except BaseException:
+        _stop(process)
+        raise
+    _stop(process)
+    raise RuntimeError(
+        f"{binary} did not report a listening port within {START_TIMEOUT_SECONDS}s "
+        f"(exit code {process.returncode})\n{log.read_text(errors='replace')}"
+    )
+
+
+@contextmanager
+def azurite() -> Iterator[Azurite]:
+    """Start Azurite Blob in a temporary directory; stop it and delete it on the way out."""
+    binary = find_azurite()
+    if binary is None:
+        _unavailable(f"azurite-blob not found in {LOCAL_BIN.parent} or on PATH; {INSTALL_HINT}")
+    root = Path(tempfile.mkdtemp(prefix="snitch-azurite-"))
+    log = root / "server.log"
+    try:
+        process, port = _start(binary, root, log)
+        try:
+            yield Azurite(host=HOST, port=port, log=log)
+        finally:
+            _stop(process)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
