@@ -66,3 +66,11 @@ def test_placeholder_secret_refused_in_production(monkeypatch: pytest.MonkeyPatc
         load_settings()
     monkeypatch.setenv("SNITCH_ENVIRONMENT", "development")
     assert load_settings().llm.api_key is not None
+
+
+def test_a_bad_secret_is_named_but_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SNITCH_TIPS__KEY", "supersecretvalue")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "SNITCH_TIPS__KEY" in str(caught.value)
+    assert "supersecretvalue" not in str(caught.value)

@@ -21,9 +21,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from snitch.errors import ConfigError
+from snitch.keyvault import KeyVaultSettingsSource
 
 ENV_PREFIX = "SNITCH_"
 NESTED_DELIMITER = "__"
@@ -185,6 +186,21 @@ class DiscordSettings(BaseModel):
     )
 
 
+class CosmosSettings(BaseModel):
+    """Azure Cosmos DB as the store (chosen when the endpoint is set), partitioned by guild."""
+
+    endpoint: str | None = Field(
+        default=None, description="https://<account>.documents.azure.com:443/; empty: SQL store."
+    )
+    key: SecretStr | None = Field(
+        default=None, description="Account key; empty signs in with DefaultAzureCredential."
+    )
+    database: str = Field(default="snitch", min_length=1, max_length=255)
+    verify_tls: bool = Field(
+        default=True, description="Off only for a local emulator with a self-signed certificate."
+    )
+
+
 class LogSettings(BaseModel):
     """How the process logs."""
 
@@ -212,9 +228,28 @@ class Settings(BaseSettings):
     tips: TipsSettings = TipsSettings()
     archive: ArchiveSettings = ArchiveSettings()
     discord: DiscordSettings = DiscordSettings()
+    cosmos: CosmosSettings = CosmosSettings()
     log: LogSettings = LogSettings()
     # Groq's own variable, honoured when SNITCH_LLM__API_KEY is not set.
     groq_api_key: SecretStr | None = Field(default=None, validation_alias="GROQ_API_KEY")
+    key_vault_url: str | None = Field(
+        default=None,
+        description="https://<vault>.vault.azure.net: read secrets from Azure Key Vault "
+        "(snitch.keyvault names them and orders them below the environment).",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Key Vault sits below everything set locally, so one secret can be overridden."""
+        vault = KeyVaultSettingsSource(settings_cls)
+        return init_settings, env_settings, dotenv_settings, vault, file_secret_settings
 
     @model_validator(mode="after")
     def _groq_key_fallback(self) -> Settings:
@@ -260,6 +295,15 @@ def _env_name(location: tuple[int | str, ...]) -> str:
     return ENV_PREFIX + NESTED_DELIMITER.join(parts) if parts else "settings"
 
 
+SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CONNECTION_STRING")
+
+
+def _is_secret(env_name: str) -> bool:
+    """Whether a bad value of this variable must stay out of the error (and the logs)."""
+    last = env_name.rsplit(NESTED_DELIMITER, 1)[-1]
+    return any(word in last for word in SECRET_WORDS)
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build Settings, turning a validation failure into one line that names the variable."""
     try:
@@ -269,6 +313,8 @@ def load_settings(**overrides: Any) -> Settings:
         for error in exc.errors():
             name = _env_name(tuple(error["loc"]))
             got = error.get("input")
-            shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+            secret = _is_secret(name)
+            hidden = isinstance(got, dict) or got is None or secret
+            shown = "" if hidden else f" (got {got!r})"
             problems.append(f"{name}: {error['msg']}{shown}")
         raise ConfigError("invalid setting: " + "; ".join(problems)) from None
