@@ -405,11 +405,6 @@ async def over_http(harness: Harness) -> AsyncIterator[tuple[Post, LocalJobs]]:
     await jobs.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="snitch.bot.cooldowns: discord.py's dynamic_cooldown asks the factory only for a "
-    "new key, so the worker's replay meets the bucket the endpoint's run already spent",
-)
 async def test_forget_me_over_http_counts_once_against_its_cooldown(harness: Harness) -> None:
     # Over HTTP the command runs twice (the endpoint up to the deferral, then the worker):
     # the worker's run must not be refused by the cooldown the first run spent.

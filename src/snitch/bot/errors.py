@@ -62,12 +62,15 @@ async def on_app_command_error(
         return  # not an error: the command continues in the interaction worker
     reference = correlation_id()
     command = interaction.command.qualified_name if interaction.command else "unknown"
-    context = {
+    context: dict[str, object] = {
         "correlation_id": reference,
         "command": command,
         "guild": interaction.guild_id,
-        "user": interaction.user.id if interaction.user else None,
     }
+    # An anonymous command (/tip) never has its caller written down, not even on failure.
+    anonymous = interaction.command is not None and interaction.command.extras.get("anonymous")
+    if not anonymous and interaction.user is not None:
+        context["user"] = interaction.user.id
     text = explain(error)
     if text is None:
         original = getattr(error, "original", error)
