@@ -222,3 +222,23 @@ async def test_after_downtime_the_bot_catches_up_on_what_it_missed(harness: Harn
     await harness.settle()
 
     assert set(await stored(harness, said, *missed)) == {said, *missed}
+
+
+async def test_an_opt_out_also_stops_messages_already_queued(harness: Harness) -> None:
+    ingest = harness.services.ingest
+    message = Message(
+        id=harness.next_id(),
+        guild_id=GUILD_ID,
+        channel_id=GENERAL_ID,
+        author=Author(id=BOB.id, name="bob"),
+        content="queued just before opting out",
+        timestamp=harness.now,
+    )
+    await ingest.rules.get(GUILD_ID)  # the rules as they were: bob still in
+    await harness.services.state.set_opted_out(GUILD_ID, BOB.id, True, harness.now)
+    await ingest.submit([message])  # admitted under the old rules, and queued
+    ingest.rules.forget(GUILD_ID)  # what /snitch optout does next
+    await ingest.drained()
+
+    assert await stored(harness, message.id) == {}
+    assert vectors_of(harness, message.id) == set()

@@ -165,8 +165,11 @@ class LiveIngest:
         """The worker loop, dropping messages deleted while they waited."""
         while True:
             delivery = await self._queue.get()
-            alive = tuple(m for m in delivery.messages if m.id not in self._deleted)
             try:
+                # The rules again: a member may have opted out while this batch waited.
+                alive = tuple(
+                    await self.kept([m for m in delivery.messages if m.id not in self._deleted])
+                )
                 if alive:
                     await self._worker.process(
                         Delivery(id=delivery.id, messages=alive, attempt=delivery.attempt)
@@ -183,7 +186,9 @@ class LiveIngest:
                 if delivery.attempt >= MAX_ATTEMPTS:
                     # Chat keeps coming: one poisoned batch must not stop the pipeline.
                     log.exception(
-                        "live ingest batch dropped", batch=delivery.id, messages=len(alive)
+                        "live ingest batch dropped",
+                        batch=delivery.id,
+                        messages=len(delivery.messages),
                     )
                     await self._queue.ack(delivery)
                     continue
