@@ -12,7 +12,9 @@ adapter there for the one task that runs the command, so the command's code is u
   (``finish``), where the deferral is already done and the first answer edits the
   original response (``PATCH /webhooks/{app}/{token}/messages/@original``), later ones
   follow up. The same commands therefore work in a process that holds no gateway;
-- a command that neither answers nor defers in time is deferred for it and queued.
+- a command that neither answers nor defers in time is deferred for it and finishes where
+  it runs, its first answer editing the original response (running it again could repeat
+  what it had already done).
 
 Work that runs again in the worker is marked (``interaction.extras[REPLAYED]``) so that
 checks with side effects, such as cooldowns, count an invocation once.
@@ -58,46 +60,28 @@ def _callback_result(interaction_id: int, kind: int, flags: int) -> dict[str, An
     }
 
 
-class _Capture(AsyncWebhookAdapter):
-    """The HTTP request's adapter: the initial response is captured, not sent."""
+class _Adapter(AsyncWebhookAdapter):
+    """discord.py's webhook adapter for one command run over HTTP.
 
-    def __init__(self) -> None:
+    Capturing (the endpoint's run): the first response is kept for the HTTP answer, not
+    sent; a deferral stops the run (``HandedOver``) for the worker to finish. Deferred (the
+    worker's run, or a run the endpoint deferred for at the deadline): the deferral already
+    happened, so a deferral is a no-op and the first answer edits the original response.
+    """
+
+    def __init__(self, application_id: int, *, deferred: bool, ephemeral: bool = False) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.initial: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-
-    def create_interaction_response(  # type: ignore[override]
-        self,
-        interaction_id: int,
-        token: str,
-        *,
-        session: aiohttp.ClientSession,
-        proxy: str | None = None,
-        proxy_auth: aiohttp.BasicAuth | None = None,
-        params: MultipartParameters,
-    ) -> Coroutine[Any, Any, dict[str, Any]]:
-        async def capture() -> dict[str, Any]:
-            if params.files:
-                raise HandedOver("files cannot be sent in an HTTP interaction response")
-            body = dict(params.payload or {})
-            if not self.initial.done():
-                self.initial.set_result(body)
-            if body.get("type") == DEFERRED:
-                raise HandedOver("deferred: the worker finishes this command")
-            flags = int((body.get("data") or {}).get("flags", 0))
-            return _callback_result(interaction_id, int(body.get("type", 4)), flags)
-
-        return capture()
-
-
-class _Replay(AsyncWebhookAdapter):
-    """The worker's adapter: the deferral already happened; the first answer edits it."""
-
-    def __init__(self, application_id: int, *, ephemeral: bool) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
         self._application_id = application_id
+        self._deferred = deferred
         self._ephemeral = ephemeral
         self._original_sent = False
 
+    def defer_here(self, *, ephemeral: bool) -> None:
+        """The endpoint answered type 5 for a run that is still going: it finishes here."""
+        self._deferred = True
+        self._ephemeral = ephemeral
+
     def create_interaction_response(  # type: ignore[override]
         self,
         interaction_id: int,
@@ -108,24 +92,25 @@ class _Replay(AsyncWebhookAdapter):
         proxy_auth: aiohttp.BasicAuth | None = None,
         params: MultipartParameters,
     ) -> Coroutine[Any, Any, dict[str, Any]]:
-        async def replay() -> dict[str, Any]:
+        async def respond() -> dict[str, Any]:
+            if params.files:
+                raise HandedOver("files cannot be sent in an HTTP interaction response")
             body = dict(params.payload or {})
             kind = int(body.get("type", 4))
-            if kind != DEFERRED:  # an answer where the first run deferred: edit the original
-                self._original_sent = True
-                data = {k: v for k, v in (body.get("data") or {}).items() if k != "flags"}
-                await self.edit_webhook_message(
-                    self._application_id,
-                    token,
-                    "@original",  # type: ignore[arg-type]
-                    session=session,
-                    proxy=proxy,
-                    proxy_auth=proxy_auth,
-                    payload=data,
-                )
-            return _callback_result(interaction_id, DEFERRED, EPHEMERAL if self._ephemeral else 0)
+            if self._deferred:
+                if kind != DEFERRED:  # an answer where a deferral was given: edit it
+                    await self._edit_original(token, body.get("data") or {}, session, proxy)
+                flags = EPHEMERAL if self._ephemeral else 0
+                return _callback_result(interaction_id, DEFERRED, flags)
+            if not self.initial.done():
+                self.initial.set_result(body)
+            if kind == DEFERRED:
+                raise HandedOver("deferred: the worker finishes this command")
+            self._original_sent = True
+            flags = int((body.get("data") or {}).get("flags", 0))
+            return _callback_result(interaction_id, kind, flags)
 
-        return replay()
+        return respond()
 
     def execute_webhook(
         self,
@@ -142,29 +127,38 @@ class _Replay(AsyncWebhookAdapter):
         wait: bool = False,
         with_components: bool = False,
     ) -> Any:
-        if self._original_sent or files:
-            return super().execute_webhook(
-                webhook_id,
-                token,
-                session=session,
-                proxy=proxy,
-                proxy_auth=proxy_auth,
-                payload=payload,
-                multipart=multipart,
-                files=files,
-                thread_id=thread_id,
-                wait=wait,
-                with_components=with_components,
-            )
-        self._original_sent = True
-        body = {key: value for key, value in (payload or {}).items() if key != "flags"}
-        return self.edit_webhook_message(
+        if self._deferred and not self._original_sent and not files:
+            return self._edit_original(token, payload or {}, session, proxy)
+        return super().execute_webhook(
             webhook_id,
+            token,
+            session=session,
+            proxy=proxy,
+            proxy_auth=proxy_auth,
+            payload=payload,
+            multipart=multipart,
+            files=files,
+            thread_id=thread_id,
+            wait=wait,
+            with_components=with_components,
+        )
+
+    def _edit_original(
+        self,
+        token: str,
+        data: dict[str, Any],
+        session: aiohttp.ClientSession,
+        proxy: str | None,
+    ) -> Any:
+        """PATCH /webhooks/{app}/{token}/messages/@original (ephemerality was set earlier)."""
+        self._original_sent = True
+        body = {key: value for key, value in data.items() if key != "flags"}
+        return self.edit_webhook_message(
+            self._application_id,
             token,
             "@original",  # type: ignore[arg-type]
             session=session,
             proxy=proxy,
-            proxy_auth=proxy_auth,
             payload=body,
         )
 
@@ -188,29 +182,30 @@ class TreeRunner:
 
     async def initial(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The HTTP response for a command or autocomplete interaction."""
-        capture = _Capture()
-        task = self._start(payload, capture, replayed=False)
-        waiter = asyncio.ensure_future(asyncio.shield(capture.initial))
+        adapter = _Adapter(int(payload["application_id"]), deferred=False)
+        task = self._start(payload, adapter, replayed=False)
+        waiter = asyncio.ensure_future(asyncio.shield(adapter.initial))
         await asyncio.wait(
             {task, waiter}, timeout=self._deadline, return_when=asyncio.FIRST_COMPLETED
         )
         waiter.cancel()
-        if capture.initial.done():
-            initial = capture.initial.result()
+        if adapter.initial.done():
+            initial = adapter.initial.result()
             if initial.get("type") == DEFERRED:
                 await self._queue(payload, initial)
             return initial
         if task.done():  # finished without answering: say so rather than leave Discord hanging
             return {"type": 4, "data": {"content": "Done.", "flags": EPHEMERAL}}
-        task.cancel()
-        initial = {"type": DEFERRED, "data": {"flags": EPHEMERAL}}
-        await self._queue(payload, initial)
-        return initial
+        # Still working at the deadline: defer for it and let it finish where it is, since
+        # running it again from the start could repeat what it already did.
+        adapter.defer_here(ephemeral=True)
+        log.info("command deferred at the deadline", interaction=payload.get("id"))
+        return {"type": DEFERRED, "data": {"flags": EPHEMERAL}}
 
     async def finish(self, job: InteractionJob) -> None:
         """The worker's half: run the deferred command to the end, answering by webhook."""
-        replay = _Replay(int(job.payload["application_id"]), ephemeral=job.ephemeral)
-        await self._start(job.payload, replay, replayed=True)
+        adapter = _Adapter(int(job.application_id), deferred=True, ephemeral=job.ephemeral)
+        await self._start(job.payload, adapter, replayed=True)
 
     def _start(
         self, payload: dict[str, Any], adapter: AsyncWebhookAdapter, *, replayed: bool
