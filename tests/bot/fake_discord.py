@@ -10,6 +10,7 @@ answers the next requests to a path with 429 and ``Retry-After`` to prove the bo
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 from collections import defaultdict
@@ -55,6 +56,8 @@ class FakeDiscord:
     rate_limited: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     accepted_token: str | None = None  # when set, any other token gets 401
+    history_gate: asyncio.Event | None = None  # when set, history waits for it to open
+    answered: asyncio.Event = field(default_factory=asyncio.Event)  # set on every reply
     _limits: dict[str, int] = field(default_factory=dict)
     _forbidden: dict[str, tuple[int, int]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -96,6 +99,7 @@ class FakeDiscord:
         app.router.add_patch(
             f"{api}/webhooks/{{app}}/{{token}}/messages/@original", self._edit_original
         )
+        app.router.add_get(f"{api}/channels/{{channel}}", self._channel)
         app.router.add_post(f"{api}/channels/{{channel}}/messages", self._create_message)
         app.router.add_get(f"{api}/channels/{{channel}}/messages", self._history)
         return app
@@ -161,6 +165,7 @@ class FakeDiscord:
         if body["type"] == 4:  # a message in answer
             channel = self._interaction_channels.get(token, "0")
             self.sent.append(Sent(channel, data, message_id, ephemeral, via="interaction"))
+            self.answered.set()
         return _json(
             {
                 "interaction": {
@@ -180,6 +185,7 @@ class FakeDiscord:
         ephemeral = bool(int(body.get("flags", 0)) & 64)
         message_id = self._new_id()
         self.sent.append(Sent(channel, body, message_id, ephemeral, via="followup"))
+        self.answered.set()
         return _json(payloads.sent_message(message_id, channel, body))
 
     async def _edit_original(self, request: web.Request) -> web.Response:
@@ -187,7 +193,17 @@ class FakeDiscord:
         channel = self._interaction_channels.get(request.match_info["token"], "0")
         message_id = self._new_id()
         self.sent.append(Sent(channel, body, message_id, via="original"))
+        self.answered.set()
         return _json(payloads.sent_message(message_id, channel, body))
+
+    async def _channel(self, request: web.Request) -> web.Response:
+        """A channel of the test server, for a bot that has no gateway cache."""
+        guild = payloads.guild_create()
+        wanted = request.match_info["channel"]
+        for channel in [*guild["channels"], *guild["threads"]]:
+            if channel["id"] == wanted:
+                return _json(channel)
+        return _json({"message": "Unknown Channel", "code": 10003}, status=404)
 
     async def _create_message(self, request: web.Request) -> web.Response:
         body: JsonDict = await request.json()
@@ -198,6 +214,8 @@ class FakeDiscord:
 
     async def _history(self, request: web.Request) -> web.Response:
         """Newest first, like Discord: ``before`` pages back, ``after`` pages forward."""
+        if self.history_gate is not None:
+            await self.history_gate.wait()
         channel = request.match_info["channel"]
         query = dict(request.query)
         self.history_requests.append({"channel": channel, **query})

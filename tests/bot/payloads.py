@@ -24,6 +24,8 @@ RANDOM_ID = str(BASE_ID + 11)
 SECRET_ID = str(BASE_ID + 12)  # the channel tests exclude
 NEWS_ID = str(BASE_ID + 13)  # where editions go
 THREAD_ID = str(BASE_ID + 14)  # a thread under #secret
+LOCKED_ID = str(BASE_ID + 15)  # a channel where the bot may not embed links
+BOT_ROLE_ID = str(BASE_ID + 3)
 
 ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
@@ -132,14 +134,30 @@ def guild_create() -> JsonDict:
                 "hoist": False,
                 "managed": False,
                 "mentionable": False,
-            }
+            },
+            {
+                "id": BOT_ROLE_ID,
+                "name": "The Snitch",
+                "permissions": str(BOT_PERMISSIONS),
+                "position": 1,
+                "color": 0,
+                "hoist": False,
+                "managed": True,
+                "mentionable": False,
+            },
         ],
-        "members": [member(BOT, BOT_PERMISSIONS)],
+        "members": [member(BOT, BOT_PERMISSIONS, roles=(BOT_ROLE_ID,))],
         "channels": [
             channel(GENERAL_ID, "general"),
             channel(RANDOM_ID, "random"),
             channel(SECRET_ID, "secret"),
             channel(NEWS_ID, "news"),
+            {
+                **channel(LOCKED_ID, "locked"),
+                "permission_overwrites": [
+                    {"id": BOT_ROLE_ID, "type": 0, "allow": "0", "deny": str(1 << 14)}
+                ],
+            },
         ],
         "threads": [channel(THREAD_ID, "secret-thread", parent_id=SECRET_ID, kind=11)],
         "emojis": [],
@@ -148,11 +166,13 @@ def guild_create() -> JsonDict:
     }
 
 
-def member(user: User, permissions: int = MEMBER_PERMISSIONS) -> JsonDict:
+def member(
+    user: User, permissions: int = MEMBER_PERMISSIONS, *, roles: tuple[str, ...] = ()
+) -> JsonDict:
     """A guild member as interactions carry it (with their computed permissions)."""
     return {
         "user": user.payload,
-        "roles": [],
+        "roles": list(roles),
         "joined_at": "2026-01-01T00:00:00+00:00",
         "deaf": False,
         "mute": False,

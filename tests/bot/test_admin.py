@@ -3,6 +3,7 @@ through the real CommandTree against the fake Discord."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,6 @@ from typing import Any
 
 import discord
 import httpx
-import pytest
 
 from snitch.guilds import GuildSettings
 from snitch.interactions.asgi import InteractionsApp
@@ -123,10 +123,20 @@ async def test_config_saves_and_answers_with_the_next_edition(harness: Harness) 
     assert f"<#{payloads.NEWS_ID}>" in answer
     assert "The Noir Detective" in answer
     assert "offline engine only" in answer
-    # The fake server's bot role lacks Embed Links: the admin is told so.
-    assert "I need Embed Links" in answer
+    assert "I can't post" not in answer  # the bot's role may post in #news
     assert harness.discord.callbacks[-1][1]["type"] == 4
     assert not harness.discord.messages_in(payloads.NEWS_ID)
+
+
+async def test_config_warns_when_the_bot_cannot_post_in_the_edition_channel(
+    harness: Harness,
+) -> None:
+    sent = await harness.command(
+        "snitch config", {"channel": payloads.ChannelOption(payloads.LOCKED_ID, "locked")}, **MOD
+    )
+    answer = text_of(only_answer(sent))
+    assert (await settings(harness)).edition_channel_id == payloads.LOCKED_ID
+    assert "I need Embed Links" in answer
 
 
 async def test_config_without_options_shows_the_settings(harness: Harness) -> None:
@@ -577,8 +587,14 @@ async def test_backfill_when_one_is_already_running(harness: Harness) -> None:
     ingestion = harness.bot.get_cog("Ingestion")
     guild = harness.bot.get_guild(int(payloads.GUILD_ID))
     assert guild is not None
+    gate = harness.discord.history_gate = asyncio.Event()  # the first read stays busy
     assert ingestion.start_backfill(guild)  # type: ignore[union-attr]
-    sent = await harness.command("snitch backfill", **MOD)
+    harness.discord.answered.clear()
+    command = asyncio.create_task(harness.command("snitch backfill", **MOD))
+    async with asyncio.timeout(30):  # the answer comes while the first read is still busy
+        await harness.discord.answered.wait()
+    gate.set()
+    sent = await command
     assert "already reading" in text_of(only_answer(sent))
 
 
