@@ -41,7 +41,7 @@ def readable(message: Message, settings: GuildSettings, channels: dict[str, str 
     )
 
 
-def _unnamed(message: Message, opted_out: frozenset[str]) -> Message:
+def unnamed(message: Message, opted_out: frozenset[str]) -> Message:
     """``message`` with every opted-out member it mentions shown without a name."""
     if not any(person.id in opted_out for person in message.mentions):
         return message
@@ -50,6 +50,24 @@ def _unnamed(message: Message, opted_out: frozenset[str]) -> Message:
         for person in message.mentions
     )
     return message.model_copy(update={"mentions": mentions})
+
+
+Admit = Callable[[Message], Message | None]
+
+
+async def admission(store: Store, settings: GuildSettings, opted_out: frozenset[str]) -> Admit:
+    """What the newsroom may use of a stored message: None to leave it out, or the message
+    with opted-out members unnamed. One rule for editions, teasers and fact-checks, applied
+    when reading too, since chat stored before a rule changed stays until retention."""
+    channels = await store.channels(settings.guild_id)
+    parents = {channel.id: channel.parent_id for channel in channels}
+
+    def admit(message: Message) -> Message | None:
+        if message.author.id in opted_out or not readable(message, settings, parents):
+            return None
+        return unnamed(message, opted_out)
+
+    return admit
 
 
 async def readable_chat(
@@ -64,17 +82,15 @@ async def readable_chat(
 ) -> Chat:
     """The guild's chat in the window that the newsroom may read, optionally one channel."""
     channels = {channel.id: channel for channel in await store.channels(settings.guild_id)}
-    parents = {channel.id: channel.parent_id for channel in channels.values()}
-    messages = [
-        _unnamed(message, opted_out)
-        for message in await store.messages(settings.guild_id, since=since, until=until)
-        if message.author.id not in opted_out
-        and readable(message, settings, parents)
-        and (
-            channel_id is None
-            or channel_id in (message.channel_id, parents.get(message.channel_id))
-        )
-    ]
+    admit = await admission(store, settings, opted_out)
+    messages = []
+    for message in await store.messages(settings.guild_id, since=since, until=until):
+        admitted = admit(message)
+        if admitted is None:
+            continue
+        parent = channels[message.channel_id].parent_id if message.channel_id in channels else None
+        if channel_id is None or channel_id in (message.channel_id, parent):
+            messages.append(admitted)
     guild = Guild(id=settings.guild_id, name=guild_name)
     return Chat(guild=guild, channels=channels, messages=messages)
 

@@ -131,11 +131,6 @@ async def test_a_fact_check_never_shows_the_llm_an_opted_out_author(world: World
     assert CAROLS_SECRET not in text_of(sent).lower()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HybridRetriever does not apply the guild's channel rules: messages stored before "
-    "a channel was excluded still reach the fact-check judge and its evidence",
-)
 async def test_a_fact_check_never_shows_the_llm_an_excluded_channel(world: World) -> None:
     sent = await world.harness.command("fact-check", {"claim": "what is the pizza password"})
 
@@ -143,11 +138,6 @@ async def test_a_fact_check_never_shows_the_llm_an_excluded_channel(world: World
     assert THE_PASSWORD not in text_of(sent).lower()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the fact-check evidence renders mentions with display_content, which names an "
-    "opted-out member where others mention them (editions unname them; fact-check does not)",
-)
 async def test_a_fact_check_never_names_an_opted_out_member(world: World) -> None:
     sent = await world.harness.command("fact-check", {"claim": "who knows who ate the pizza"})
 

@@ -9,7 +9,7 @@ the two lists, so a message near the top of either, and above all of both, comes
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -104,8 +104,13 @@ class HybridRetriever:
         limit: int = 8,
         *,
         exclude_authors: Sequence[str] = (),
+        admit: Callable[[Message], Message | None] | None = None,
     ) -> list[Evidence]:
-        """The ``limit`` messages that best match the claim, best first."""
+        """The ``limit`` messages that best match the claim, best first.
+
+        ``admit`` has the last word on each message read back: None leaves it out (a
+        channel the guild excluded), or it returns the message as it may be shown.
+        """
         keyword_ids, vector_hits = await asyncio.gather(
             self._store.search(guild_id, claim_terms(claim), self._candidates),
             self._nearest(guild_id, claim, exclude_authors),
@@ -124,8 +129,9 @@ class HybridRetriever:
         # since it was indexed must not come back as evidence.
         found = await self._store.messages_by_id(list(fused))
         evidence = []
-        for message in found:
-            if message.author.id in excluded:
+        for stored in found:
+            message = stored if admit is None else admit(stored)
+            if message is None or message.author.id in excluded:
                 continue
             named = _named_in(claim, message)
             evidence.append(

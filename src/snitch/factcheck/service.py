@@ -7,7 +7,7 @@ and its text already defanged, so no front end can ping anyone with it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Final
 
@@ -17,7 +17,7 @@ from snitch.config import LLMSettings
 from snitch.errors import SnitchError
 from snitch.factcheck.retrieval import MAX_CLAIM_CHARS, Evidence, HybridRetriever
 from snitch.factcheck.verdict import Judge, OfflineJudge, Verdict
-from snitch.models import Usage
+from snitch.models import Message, Usage
 from snitch.newsroom.text import defang, display_content, safe_name
 
 DEFAULT_EVIDENCE: Final = 5
@@ -95,15 +95,20 @@ async def fact_check(
     judge: Judge | None = None,
     limit: int = DEFAULT_EVIDENCE,
     exclude_authors: Sequence[str] = (),
+    admit: Callable[[Message], Message | None] | None = None,
 ) -> FactCheck:
     """Check ``claim`` against one guild's stored chat.
 
-    ``exclude_authors`` keeps people who opted out from ever being shown as evidence.
+    ``exclude_authors`` keeps people who opted out from ever being shown as evidence;
+    ``admit`` (``snitch.editions.admission``) applies the guild's channel rules and unnames
+    opted-out members where others mention them, before the judge or anyone sees it.
     """
     checked = validate_claim(claim)
     if not 1 <= limit <= MAX_EVIDENCE:
         raise FactCheckError(f"evidence limit must be between 1 and {MAX_EVIDENCE}, got {limit}")
-    evidence = await retriever.retrieve(guild_id, checked, limit, exclude_authors=exclude_authors)
+    evidence = await retriever.retrieve(
+        guild_id, checked, limit, exclude_authors=exclude_authors, admit=admit
+    )
     judgement = await (judge or OfflineJudge()).judge(checked, evidence)
     return FactCheck(
         claim=checked,

@@ -20,6 +20,7 @@ from discord.ext import commands
 from snitch.bot.client import SnitchBot
 from snitch.bot.cooldowns import per_guild, per_member
 from snitch.bot.replies import NO_PINGS
+from snitch.editions import admission
 from snitch.factcheck import FactCheck, Verdict, fact_check
 from snitch.factcheck.retrieval import MAX_CLAIM_CHARS
 from snitch.factcheck.service import EvidenceItem, validate_claim
@@ -154,6 +155,7 @@ class FactChecks(commands.Cog):
             retriever=services.retriever,
             judge=services.judge(settings.llm_enabled),
             exclude_authors=sorted(opted_out),
+            admit=await admission(services.store, settings, opted_out),
         )
         await interaction.followup.send(embed=verdict_embed(result), allowed_mentions=NO_PINGS)
 
