@@ -200,6 +200,33 @@ class CosmosSettings(BaseModel):
         default=True, description="Off only for a local emulator with a self-signed certificate."
     )
 
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_https(cls, url: str | None) -> str | None:
+        # Cosmos DB (and its emulators) speak HTTPS only. Empty means unset.
+        if not url:
+            return None
+        if not url.startswith("https://"):
+            raise ValueError("must be an https:// URL (https://<account>.documents.azure.com)")
+        return url
+
+
+class ServiceBusSettings(BaseModel):
+    """Azure Service Bus between the gateway, the HTTP endpoint and the workers."""
+
+    connection_string: SecretStr | None = Field(
+        default=None, description="Namespace connection string (wins over the namespace)."
+    )
+    namespace: str | None = Field(
+        default=None,
+        description="<name>.servicebus.windows.net, signed in with DefaultAzureCredential.",
+    )
+    messages_queue: str = "message-processing"
+    interactions_queue: str = "interactions"
+    max_deliveries: int = Field(
+        default=5, ge=1, le=100, description="Deliveries of one message before dead-lettering."
+    )
+
 
 class LogSettings(BaseModel):
     """How the process logs."""
@@ -230,6 +257,7 @@ class Settings(BaseSettings):
     discord: DiscordSettings = DiscordSettings()
     cosmos: CosmosSettings = CosmosSettings()
     log: LogSettings = LogSettings()
+    servicebus: ServiceBusSettings = ServiceBusSettings()
     # Groq's own variable, honoured when SNITCH_LLM__API_KEY is not set.
     groq_api_key: SecretStr | None = Field(default=None, validation_alias="GROQ_API_KEY")
     key_vault_url: str | None = Field(

@@ -22,7 +22,7 @@ from snitch.log import get_logger
 from snitch.memory.embeddings import Embedder
 from snitch.memory.vectors import VectorStore
 from snitch.newsroom.edition import Newsroom, build_newsroom
-from snitch.store import SqlStore, open_store
+from snitch.store import StoreBackend, open_backend
 from snitch.store.guild_state import GuildState
 from snitch.tips import TipBox, TipCipher
 from snitch.tips.box import tips_key
@@ -41,7 +41,7 @@ class Services:
     """What the bot's extensions work with."""
 
     settings: Settings
-    store: SqlStore
+    store: StoreBackend
     tips: TipBox
     editions: EditionDesk
     ingest: LiveIngest
@@ -79,7 +79,7 @@ async def open_services(
     from snitch.archive import open_archive
     from snitch.memory.wiring import build_embedder_from, open_vectors
 
-    async with await open_store(settings) as store, open_archive(settings, store) as archive:
+    async with await open_backend(settings) as store, open_archive(settings, store) as archive:
         vectors = await asyncio.to_thread(open_vectors, settings) if memory else None
         try:
             chosen = (embedder or build_embedder_from(settings)) if memory else None

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from snitch.memory.embeddings import Embedder
     from snitch.memory.vectors import VectorStore
     from snitch.models import Guild
-    from snitch.store.sql import SqlStore
+    from snitch.store import StoreBackend
 
 
 class GuildChoiceError(SnitchError):
@@ -64,7 +64,7 @@ GuildOption = Annotated[
 class _Opened:
     """The configured store, and the memory unless it was turned off."""
 
-    store: SqlStore
+    store: StoreBackend
     vectors: VectorStore | None = None
     embedder: Embedder | None = None
 
@@ -86,9 +86,9 @@ async def _opened(
     The memory opens last, so a request that names a wrong guild creates no vector store.
     """
     from snitch.memory.wiring import build_embedder_from, open_vectors
-    from snitch.store import open_store
+    from snitch.store import open_backend
 
-    async with await open_store(settings) as store:
+    async with await open_backend(settings) as store:
         chosen = await choose_guild(store, guild) if pick_guild else None
         if not memory:
             yield _Opened(store), chosen
@@ -109,7 +109,7 @@ def _check(exports: Sequence[Path]) -> ExportCheck:
 
 
 async def _ingest(
-    store: SqlStore, memory: Memory | None, checked: ExportCheck, verb: str
+    store: StoreBackend, memory: Memory | None, checked: ExportCheck, verb: str
 ) -> ImportSummary:
     from snitch.importer import ingest_checked
 
@@ -140,7 +140,7 @@ def import_(ctx: typer.Context, exports: ExportArgs, no_memory: NoMemoryOption =
     )
 
 
-async def choose_guild(store: SqlStore, wanted: str | None) -> Guild:
+async def choose_guild(store: StoreBackend, wanted: str | None) -> Guild:
     """The guild asked for, or the only one stored; a clear error otherwise."""
     guilds = await store.guilds()
     listed = ", ".join(f"{guild.id} ({guild.name})" for guild in guilds)

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import insert, select
+from pydantic import ValidationError
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from snitch.errors import StoreError
 from snitch.models import Newsletter
 from snitch.store.schema import editions
 from snitch.store.sql import _store_errors, _writing
@@ -35,7 +37,8 @@ class ArchivedEdition:
 
 
 class EditionArchive(Protocol):
-    """Where published editions are kept (``SqlEditionArchive``; Blob storage later)."""
+    """Where published editions are kept (``SqlEditionArchive``, and files or Blob storage
+    in ``snitch.archive``)."""
 
     async def keep(
         self,
@@ -51,6 +54,19 @@ class EditionArchive(Protocol):
 
     async def latest(self, guild_id: str, limit: int = 1) -> list[ArchivedEdition]:
         """A guild's most recent editions, newest first."""
+
+    async def forget_author(
+        self, guild_id: str, author_id: str, *, names: Sequence[str] = ()
+    ) -> int:
+        """Take a member out of every archived edition of a guild (``/snitch forget-me``).
+
+        Their quotes are dropped, and their names (``names``, the member's names the caller
+        knows, and the names on their quotes) become "a former member" in headlines, titles,
+        summaries, the Markdown body and reader tips (``snitch.archive.redact``); the page is
+        rendered again. Each changed edition is rewritten as ``keep`` writes it; editions
+        with nothing of theirs are left alone. Returns how many editions changed, so a second
+        call returns 0.
+        """
 
 
 class SqlEditionArchive:
@@ -88,10 +104,7 @@ class SqlEditionArchive:
             "persona": newsletter.persona,
             "engine": newsletter.engine,
             "headline": newsletter.headline,
-            # Computed fields are derived on the way back in, and the model forbids extras.
-            "newsletter": newsletter.model_dump(
-                mode="json", exclude=set(Newsletter.model_computed_fields)
-            ),
+            "newsletter": _newsletter_json(newsletter),
             "discord_message_ids": list(archived.discord_message_ids),
         }
         async with _writing(self._engine, "archiving an edition") as connection:
@@ -121,3 +134,52 @@ class SqlEditionArchive:
             )
             for row in rows
         ]
+
+    async def forget_author(
+        self, guild_id: str, author_id: str, *, names: Sequence[str] = ()
+    ) -> int:
+        """See ``EditionArchive.forget_author``: one UPDATE per changed edition, all in one
+        transaction, with the guild's editions locked (``FOR UPDATE`` on PostgreSQL; SQLite
+        writers queue anyway) so two members forgotten at once both stay forgotten."""
+        # snitch.archive imports this module: the shared redaction is imported on use.
+        from snitch.archive.redact import forgotten_names, redact
+
+        action = f"forgetting author {author_id} in the edition archive of guild {guild_id}"
+        query = (
+            select(editions.c.id, editions.c.newsletter)
+            .where(editions.c.guild_id == guild_id)
+            .with_for_update()
+        )
+        changed = 0
+        async with _writing(self._engine, action) as connection:
+            with _store_errors(action):
+                rows = (await connection.execute(query)).all()
+            kept = [(row.id, _newsletter(row.id, row.newsletter)) for row in rows]
+            everyone = forgotten_names(author_id, names, (item for _, item in kept))
+            for edition_id, newsletter in kept:
+                redacted = redact(newsletter, author_id, everyone)
+                if redacted is None:
+                    continue
+                with _store_errors(action):
+                    await connection.execute(
+                        update(editions)
+                        .where(editions.c.id == edition_id)
+                        .values(headline=redacted.headline, newsletter=_newsletter_json(redacted))
+                    )
+                changed += 1
+        return changed
+
+
+def _newsletter_json(newsletter: Newsletter) -> dict[str, object]:
+    # Computed fields are derived on the way back in, and the model forbids extras.
+    return newsletter.model_dump(mode="json", exclude=set(Newsletter.model_computed_fields))
+
+
+def _newsletter(edition_id: str, stored: object) -> Newsletter:
+    try:
+        return Newsletter.model_validate(stored)
+    except ValidationError as exc:
+        first_line = str(exc).splitlines()[0]
+        raise StoreError(
+            f"edition archive: edition {edition_id} is not an archived edition: {first_line}"
+        ) from exc
