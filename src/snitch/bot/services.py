@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from snitch.config import LLMSettings, Settings
 from snitch.editions import EditionDesk
@@ -22,10 +23,14 @@ from snitch.log import get_logger
 from snitch.memory.embeddings import Embedder
 from snitch.memory.vectors import VectorStore
 from snitch.newsroom.edition import Newsroom, build_newsroom
+from snitch.newsroom.llm import aclose_chat_model, build_chat_model
 from snitch.store import StoreBackend, open_backend
 from snitch.store.guild_state import GuildState
 from snitch.tips import TipBox, TipCipher
 from snitch.tips.box import tips_key
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 log = get_logger(__name__)
 OFFLINE = LLMSettings(provider="offline")
@@ -55,13 +60,20 @@ class Services:
         """Per-guild settings, opt-outs and schedules."""
         return self.store.guild_state
 
+    chat_model: BaseChatModel | None = None  # one per process, shared by every edition
+
     def judge(self, llm_enabled: bool) -> Judge:
         """The fact-check judge for a guild: its LLM only when the guild allows one."""
-        return build_judge(self.settings.llm if llm_enabled else OFFLINE)
+        if not llm_enabled:
+            return build_judge(OFFLINE)
+        return build_judge(self.settings.llm, self.chat_model)
 
     def newsroom(self, llm_enabled: bool) -> Newsroom:
-        """A fresh newsroom per edition (each LLM edition keeps its own accounts)."""
-        return build_newsroom(self.settings.llm if llm_enabled else OFFLINE)
+        """A fresh newsroom per edition (each LLM edition keeps its own accounts), on the
+        process's one chat model."""
+        if not llm_enabled:
+            return build_newsroom(OFFLINE)
+        return build_newsroom(self.settings.llm, model=self.chat_model)
 
 
 @asynccontextmanager
@@ -102,11 +114,15 @@ async def open_services(
                 embedder=chosen,
                 clock=clock,
             )
+            if settings.llm.provider != "offline":
+                services.chat_model = build_chat_model(settings.llm)
             ingest.start()
             try:
                 yield services
             finally:
                 await ingest.stop()
+                if services.chat_model is not None:
+                    await aclose_chat_model(services.chat_model)
         finally:
             if vectors is not None:
                 vectors.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,6 +19,9 @@ from snitch.factcheck.retrieval import MAX_CLAIM_CHARS, Evidence, HybridRetrieve
 from snitch.factcheck.verdict import Judge, OfflineJudge, Verdict
 from snitch.models import Message, Usage
 from snitch.newsroom.text import defang, display_content, safe_name
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 DEFAULT_EVIDENCE: Final = 5
 MAX_EVIDENCE: Final = 25
@@ -123,14 +126,17 @@ async def fact_check(
     )
 
 
-def build_judge(settings: LLMSettings) -> Judge:
-    """The judge the settings ask for; LangChain loads only for an LLM provider."""
+def build_judge(settings: LLMSettings, model: BaseChatModel | None = None) -> Judge:
+    """The judge the settings ask for; LangChain loads only for an LLM provider.
+
+    A long-lived caller passes its one ``model`` so checks share its HTTP connections.
+    """
     if settings.provider == "offline":
         return OfflineJudge()
     from snitch.factcheck.verdict import LLMJudge
     from snitch.newsroom.llm import RetryPolicy, build_chat_model, model_label
 
-    model = build_chat_model(settings)
+    model = model or build_chat_model(settings)
     if model is None:  # pragma: no cover - only the offline provider has no model
         return OfflineJudge()
     return LLMJudge(

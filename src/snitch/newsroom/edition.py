@@ -17,6 +17,8 @@ from snitch.newsroom.protocols import EditorInChief, NewsDesk, StarReporter
 from snitch.newsroom.reporter import OfflineReporter
 
 if TYPE_CHECKING:  # the LLM engine pulls in LangChain: imported only when it is used
+    from langchain_core.language_models import BaseChatModel
+
     from snitch.memory.embeddings import Embedder
     from snitch.newsroom.chains import EditionLedger
     from snitch.newsroom.llm import RetryPolicy
@@ -99,11 +101,13 @@ def build_newsroom(
     retry: RetryPolicy | None = None,
     sleep: Callable[[float], Awaitable[None]] | None = None,
     embedder: Embedder | None = None,
+    model: BaseChatModel | None = None,
 ) -> Newsroom:
     """The newsroom the settings ask for: offline, or LLM desks with offline twins.
 
     The LLM engine (and LangChain, half a second of imports) loads only when asked for.
     With an ``embedder`` the offline desk also joins conversations on the same topic.
+    A long-lived caller passes its one ``model`` so editions share its HTTP connections.
     """
     if settings.provider == "offline":
         return offline_newsroom(weights, workers=workers, embedder=embedder)
@@ -112,7 +116,7 @@ def build_newsroom(
     from snitch.newsroom.chains import EditionLedger, LLMEditor, LLMNewsDesk, LLMReporter
     from snitch.newsroom.llm import LLMClient, RetryPolicy, build_chat_model, model_label
 
-    model = build_chat_model(settings)
+    model = model or build_chat_model(settings)
     if model is None:  # pragma: no cover - only the offline provider has no model
         return offline_newsroom(weights, workers=workers, embedder=embedder)
     policy = retry or RetryPolicy(attempts=settings.max_retries + 1)

@@ -125,6 +125,24 @@ def build_chat_model(settings: LLMSettings) -> BaseChatModel | None:
     return ChatOpenAI(**common)
 
 
+async def aclose_chat_model(model: BaseChatModel) -> None:
+    """Close the HTTP clients a long-lived chat model holds (the bot keeps one per process).
+
+    ChatOpenAI keeps ``root_client``/``root_async_client``; ChatGroq keeps its SDK clients
+    behind ``client._client`` and ``async_client._client``.
+    """
+    sync_client = getattr(model, "root_client", None) or getattr(
+        getattr(model, "client", None), "_client", None
+    )
+    async_client = getattr(model, "root_async_client", None) or getattr(
+        getattr(model, "async_client", None), "_client", None
+    )
+    if async_client is not None and hasattr(async_client, "close"):
+        await async_client.close()
+    if sync_client is not None and hasattr(sync_client, "close"):
+        sync_client.close()
+
+
 def _status_and_retry_after(exc: BaseException) -> tuple[int | None, float | None]:
     """HTTP status and Retry-After of an SDK error.
 
