@@ -20,7 +20,7 @@ from pydantic import SecretStr
 
 import tests.azurite
 from snitch.archive import FileEditionArchive, open_archive
-from snitch.archive._format import CheckedArchive
+from snitch.archive._format import CheckedArchive, html_name, json_name
 from snitch.archive.blob import BlobEditionArchive
 from snitch.config import ArchiveSettings, DatabaseSettings, Settings, load_settings
 from snitch.errors import ConfigError, StoreError
@@ -28,6 +28,7 @@ from snitch.models import Newsletter
 from snitch.render import render_html
 from snitch.store import open_store
 from snitch.store.archive import ArchivedEdition, EditionArchive
+from tests.archive.test_redact import MARLOWE, QUINN, feud
 from tests.azurite import Azurite, azurite
 from tests.pg_cluster import PgCluster, pg_cluster
 from tests.render.test_html import full_edition, make_article, make_newsletter, parse
@@ -37,6 +38,7 @@ GUILD = "123456789012345678"
 LONGER_GUILD = "1234567890123456789"
 OTHER_GUILD = "999"
 NOON = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+QUINN_AS_A_WORD = re.compile(r"(?<!\w)quinn(?!\w)", re.IGNORECASE)
 BAD_GUILD_IDS = (
     "",
     "general",
@@ -61,6 +63,8 @@ class Stored:
     names: Callable[[], Awaitable[list[str]]]
     # (bytes, content type or None where the backend has no such thing)
     read: Callable[[str], Awaitable[tuple[bytes, str | None]]]
+    # What changes whenever the object is written again (inode and mtime, or the ETag).
+    version: Callable[[str], Awaitable[str]]
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,12 @@ def _file_objects(root: Path) -> Stored:
     async def read(name: str) -> tuple[bytes, str | None]:
         return await asyncio.to_thread((root / name).read_bytes), None
 
-    return Stored(names, read)
+    async def version(name: str) -> str:
+        # A rewrite renames a new file into place: a new inode, whatever the clock says.
+        status = await asyncio.to_thread((root / name).stat)
+        return f"{status.st_ino}:{status.st_mtime_ns}"
+
+    return Stored(names, read, version)
 
 
 def _blob_objects(container: ContainerClient) -> Stored:
@@ -105,7 +114,10 @@ def _blob_objects(container: ContainerClient) -> Stored:
         content_type = downloader.properties.content_settings.content_type
         return await downloader.readall(), content_type
 
-    return Stored(names, read)
+    async def version(name: str) -> str:
+        return str((await container.get_blob_client(name).get_blob_properties()).etag)
+
+    return Stored(names, read, version)
 
 
 @pytest.fixture(scope="session")
@@ -314,6 +326,144 @@ async def test_a_negative_limit_is_refused(archive: EditionArchive) -> None:
         await archive.latest(GUILD, limit=-1)
 
 
+# --- forgetting a member ------------------------------------------------------------------
+
+
+async def _versions(backend: Backend) -> dict[str, str]:
+    """Each stored object's version, for backends that keep objects."""
+    if backend.stored is None:
+        return {}
+    return {name: await backend.stored.version(name) for name in await backend.stored.names()}
+
+
+async def test_forget_author_takes_them_out_of_the_guilds_editions(backend: Backend) -> None:
+    archive = backend.archive
+    edition = feud()
+    quiet = await archive.keep(full_edition(), guild_id=GUILD, published_at=NOON)
+    loud = await archive.keep(
+        edition, guild_id=GUILD, published_at=NOON + timedelta(days=1), channel_id="42"
+    )
+    elsewhere = await archive.keep(edition, guild_id=OTHER_GUILD, published_at=NOON)
+    longer = await archive.keep(edition, guild_id=LONGER_GUILD, published_at=NOON)
+    before = await _versions(backend)
+
+    assert await archive.forget_author(GUILD, QUINN, names=["Quinn", "quinn.q"]) == 1
+
+    newest, oldest = await archive.latest(GUILD, limit=5)
+    assert oldest == quiet
+    assert (newest.id, newest.published_at, newest.channel_id) == (
+        loud.id,
+        NOON + timedelta(days=1),
+        "42",
+    )
+    redacted = newest.newsletter
+    assert [q.author_id for a in redacted.stories for q in a.quotes] == [MARLOWE, MARLOWE]
+    assert redacted.stories[0].quotes[0] == edition.stories[0].quotes[1]  # verbatim
+    assert redacted.headline == "A former member and Marlowe feud over pineapple"
+    assert redacted.stories[0].summary.startswith("A former member started it.")
+    assert not QUINN_AS_A_WORD.search(redacted.model_dump_json())
+    assert "war crime" not in redacted.model_dump_json()
+    assert await archive.latest(OTHER_GUILD) == [elsewhere]
+    assert await archive.latest(LONGER_GUILD) == [longer]
+    after = await _versions(backend)
+    if backend.stored is not None:
+        page, _ = await backend.stored.read(f"{GUILD}/{html_name(newest)}")
+        assert page == render_html(redacted).encode("utf-8")
+        assert not QUINN_AS_A_WORD.search(page.decode("utf-8"))
+        assert b"pineapple is a war crime" not in page
+        assert b"regret nothing" not in page
+        assert b"Quinnton" in page  # a whole-word match only
+        record, _ = await backend.stored.read(f"{GUILD}/{json_name(newest)}")
+        assert not QUINN_AS_A_WORD.search(record.decode("ascii"))
+        assert b"war crime" not in record
+        rewritten = {name for name in before if before[name] != after[name]}
+        assert rewritten == {f"{GUILD}/{html_name(loud)}", f"{GUILD}/{json_name(loud)}"}
+        assert set(after) == set(before)
+
+    assert await archive.forget_author(GUILD, QUINN, names=["Quinn", "quinn.q"]) == 0
+    assert await archive.latest(GUILD, limit=5) == [newest, oldest]
+    assert await _versions(backend) == after
+
+
+async def test_forget_author_by_the_names_of_their_quotes_in_other_editions(
+    archive: EditionArchive,
+) -> None:
+    """An edition that only names them is redacted too, by the name on a quote elsewhere."""
+    named = make_newsletter(
+        make_article("Marlowe and Quinn, again", role="headline", summary="Quinn was quiet.")
+    )
+    await archive.keep(feud(), guild_id=GUILD, published_at=NOON)
+    await archive.keep(named, guild_id=GUILD, published_at=NOON + timedelta(days=1))
+
+    assert await archive.forget_author(GUILD, QUINN) == 2
+
+    newest = (await archive.latest(GUILD))[0].newsletter
+    assert newest.stories[0].title == "Marlowe and a former member, again"
+    assert newest.stories[0].summary == "A former member was quiet."
+
+
+async def test_forget_author_in_an_empty_archive_changes_nothing(backend: Backend) -> None:
+    assert await backend.archive.forget_author(GUILD, QUINN, names=["Quinn"]) == 0
+    await backend.archive.keep(full_edition(), guild_id=OTHER_GUILD, published_at=NOON)
+    before = await _versions(backend)
+
+    assert await backend.archive.forget_author(GUILD, QUINN, names=["Quinn"]) == 0
+    assert await backend.archive.forget_author(OTHER_GUILD, QUINN, names=["Quinn"]) == 0
+
+    assert await _versions(backend) == before
+
+
+async def test_two_members_forgotten_at_once_both_stay_forgotten(archive: EditionArchive) -> None:
+    await archive.keep(feud(), guild_id=GUILD, published_at=NOON)
+
+    counts = await asyncio.gather(
+        archive.forget_author(GUILD, QUINN, names=["Quinn"]),
+        archive.forget_author(GUILD, MARLOWE, names=["Marlowe"]),
+    )
+
+    assert list(counts) == [1, 1]
+    (edition,) = await archive.latest(GUILD)
+    assert edition.newsletter.quote_count == 0
+    assert edition.newsletter.headline == "A former member and a former member feud over pineapple"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        *(((bad, QUINN), "not a Discord snowflake") for bad in BAD_GUILD_IDS),
+        *(
+            ((GUILD, bad), "author id")
+            for bad in ("", "quinn", "../x", "0123", "99999999999999999999")
+        ),
+    ],
+)
+async def test_forget_author_refuses_ids_that_are_not_snowflakes(
+    backend: Backend, arguments: tuple[str, str], named: str
+) -> None:
+    await backend.archive.keep(feud(), guild_id=GUILD, published_at=NOON)
+    before = await backend.archive.latest(GUILD)
+
+    with pytest.raises(StoreError, match=named):
+        await backend.archive.forget_author(*arguments, names=["Quinn"])
+
+    assert await backend.archive.latest(GUILD) == before
+
+
+async def test_forget_author_refuses_names_that_are_not_a_list_of_names(
+    backend: Backend,
+) -> None:
+    await backend.archive.keep(feud(), guild_id=GUILD, published_at=NOON)
+    before = await backend.archive.latest(GUILD)
+    bad: list[Any] = ["Quinn", 7]
+
+    with pytest.raises(StoreError, match="not a str"):
+        await backend.archive.forget_author(GUILD, QUINN, names="Quinn")
+    with pytest.raises(StoreError, match="7"):
+        await backend.archive.forget_author(GUILD, QUINN, names=bad)
+
+    assert await backend.archive.latest(GUILD) == before
+
+
 # --- JSON and HTML, on the object backends ------------------------------------------------
 
 
@@ -402,6 +552,66 @@ async def test_files_a_write_that_fails_leaves_no_edition_and_no_temporary_file(
     assert not list((tmp_path / "editions").rglob("*.tmp"))
 
 
+async def test_files_a_forget_that_fails_midway_is_finished_by_running_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = FileEditionArchive(tmp_path / "editions")
+    kept = await archive.keep(feud(), guild_id=GUILD, published_at=NOON)
+    real_replace = Path.replace
+
+    def failing_replace(self: Path, target: str | Path) -> Path:
+        if str(target).endswith(".json"):
+            raise OSError(28, "No space left on device")
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", failing_replace)
+    with pytest.raises(StoreError, match="No space left on device"):
+        await archive.forget_author(GUILD, QUINN)
+    monkeypatch.undo()
+
+    # The page went first; the record still quotes them, so the job is not done yet.
+    assert await archive.latest(GUILD) == [kept]
+    assert not list((tmp_path / "editions").rglob("*.tmp"))
+    assert await archive.forget_author(GUILD, QUINN) == 1
+    (redacted,) = await archive.latest(GUILD)
+    assert not QUINN_AS_A_WORD.search(redacted.newsletter.model_dump_json())
+    page = (tmp_path / "editions" / GUILD / html_name(kept)).read_text("utf-8")
+    assert page == render_html(redacted.newsletter)
+
+
+async def test_blob_a_record_changed_under_forget_is_read_and_redacted_again(
+    azurite_server: Azurite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = f"test-{uuid.uuid4().hex[:12]}"
+    connection = azurite_server.connection_string
+    async with (
+        BlobEditionArchive.from_connection_string(connection, container) as archive,
+        BlobEditionArchive.from_connection_string(connection, container) as elsewhere,
+    ):
+        kept = await archive.keep(feud(), guild_id=GUILD, published_at=NOON)
+        real_upload = archive._container.upload_blob
+        interrupted: list[str] = []
+
+        async def upload(name: str, data: bytes, **options: Any) -> Any:
+            if name.endswith(".json") and "etag" in options and not interrupted:
+                # Another process forgets Marlowe between this one's read and its write.
+                interrupted.append(name)
+                assert await elsewhere.forget_author(GUILD, MARLOWE) == 1
+            return await real_upload(name, data, **options)
+
+        monkeypatch.setattr(archive._container, "upload_blob", upload)
+
+        assert await archive.forget_author(GUILD, QUINN) == 1
+
+        assert interrupted == [f"{GUILD}/{json_name(kept)}"]
+        (redacted,) = await archive.latest(GUILD)
+        assert redacted.newsletter.quote_count == 0
+        assert "Marlowe" not in redacted.newsletter.headline
+        assert not QUINN_AS_A_WORD.search(redacted.newsletter.model_dump_json())
+        downloader = await archive._container.download_blob(f"{GUILD}/{html_name(kept)}")
+        assert await downloader.readall() == render_html(redacted.newsletter).encode("utf-8")
+
+
 async def test_files_a_damaged_record_is_reported_by_name(tmp_path: Path) -> None:
     archive = FileEditionArchive(tmp_path / "editions")
     await archive.keep(full_edition(), guild_id=GUILD, published_at=NOON)
@@ -431,6 +641,7 @@ class RecordingArchive:
 
     def __init__(self) -> None:
         self.kept: list[str] = []
+        self.forgotten: list[tuple[str, str, tuple[str, ...]]] = []
 
     async def keep(
         self,
@@ -447,6 +658,12 @@ class RecordingArchive:
 
     async def latest(self, guild_id: str, limit: int = 1) -> list[ArchivedEdition]:
         return []
+
+    async def forget_author(
+        self, guild_id: str, author_id: str, *, names: Sequence[str] = ()
+    ) -> int:
+        self.forgotten.append((guild_id, author_id, tuple(names)))
+        return 0
 
 
 class RecordingStore:
@@ -484,7 +701,12 @@ async def test_open_archive_database_uses_the_stores_archive_behind_the_checks(
         with pytest.raises(StoreError, match="snowflake"):
             await archive.keep(full_edition(), guild_id="../x", published_at=NOON)
 
+        assert await archive.forget_author(GUILD, QUINN, names=["Quinn"]) == 0
+        with pytest.raises(StoreError, match="snowflake"):
+            await archive.forget_author(GUILD, "quinn")
+
     assert store.recording.kept == [GUILD]
+    assert store.recording.forgotten == [(GUILD, QUINN, ("Quinn",))]
 
 
 async def test_open_archive_blob_by_connection_string_which_wins_over_the_url(

@@ -27,6 +27,7 @@ from snitch.store.archive import ArchivedEdition, EditionArchive
 
 __all__ = [
     "CheckedArchive",
+    "check_forget",
     "check_guild_id",
     "check_limit",
     "decode",
@@ -71,6 +72,24 @@ def check_limit(limit: int) -> None:
     """A negative limit means "no limit" to SQLite and nothing to the others: refuse it."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise StoreError(f"edition archive: limit must be a whole number >= 0, got {limit!r}")
+
+
+def check_forget(guild_id: str, author_id: str, names: Iterable[str]) -> tuple[str, ...]:
+    """Refuse what ``forget_author`` cannot act on; the names, as a tuple."""
+    check_guild_id(guild_id)
+    if not isinstance(author_id, str) or not is_snowflake(author_id):
+        raise StoreError(f"edition archive: author id {author_id!r} is not a Discord snowflake")
+    if isinstance(names, str):
+        # A lone name would otherwise be forgotten one letter at a time.
+        raise StoreError("edition archive: names must be a list of names, not a str")
+    try:
+        listed = tuple(names)
+    except TypeError as exc:
+        raise StoreError(f"edition archive: names must be a list of names: {exc}") from exc
+    for name in listed:
+        if not isinstance(name, str):
+            raise StoreError(f"edition archive: a name must be text, got {name!r}")
+    return listed
 
 
 def new_edition(
@@ -235,3 +254,10 @@ class CheckedArchive:
         if limit == 0:
             return []
         return await self._inner.latest(guild_id, limit)
+
+    async def forget_author(
+        self, guild_id: str, author_id: str, *, names: Sequence[str] = ()
+    ) -> int:
+        """See ``EditionArchive.forget_author``."""
+        listed = check_forget(guild_id, author_id, names)
+        return await self._inner.forget_author(guild_id, author_id, names=listed)

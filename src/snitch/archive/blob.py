@@ -5,6 +5,10 @@ Same names as the file archive (``<guild_id>/<stamp>_<id>.json`` and ``.html``, 
 is atomic, and the page goes up before the record, so ``latest`` never sees half an edition.
 The page is served as ``text/html`` and the record as ``application/json``, so either can be
 shared straight from the storage account (behind a SAS or a CDN).
+
+``forget_author`` rewrites an edition the same way, page first; the record goes up only if
+it is still the one that was redacted (its ETag), else it is read again and redacted again,
+so two members forgotten at once, from any number of processes, both stay forgotten.
 """
 
 from __future__ import annotations
@@ -12,15 +16,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Final, Self
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import BlobServiceClient
 
 from snitch.archive._format import (
+    check_forget,
     check_guild_id,
     check_limit,
     decode,
@@ -30,6 +42,7 @@ from snitch.archive._format import (
     new_edition,
     newest_first,
 )
+from snitch.archive.redact import forgotten_names, redact
 from snitch.errors import StoreError
 from snitch.models import Newsletter
 from snitch.render import render_html
@@ -42,6 +55,10 @@ __all__ = ["BlobEditionArchive"]
 
 JSON_CONTENT = ContentSettings(content_type="application/json")
 HTML_CONTENT = ContentSettings(content_type="text/html; charset=utf-8")
+# Downloads in flight at once when forgetting reads a guild's whole archive.
+_PARALLEL_DOWNLOADS: Final = 8
+# How often a record that keeps changing under ``forget_author`` is read and redacted again.
+_FORGET_ATTEMPTS: Final = 5
 
 
 def _describe(exc: AzureError) -> str:
@@ -177,11 +194,102 @@ class BlobEditionArchive:
             if data is not None
         ]
 
+    async def forget_author(
+        self, guild_id: str, author_id: str, *, names: Sequence[str] = ()
+    ) -> int:
+        """See ``EditionArchive.forget_author``."""
+        listed = check_forget(guild_id, author_id, names)
+        prefix = f"{guild_id}/"
+        try:
+            try:
+                found = [
+                    name.removeprefix(prefix)
+                    async for name in self._container.list_blob_names(name_starts_with=prefix)
+                ]
+            except ResourceNotFoundError:
+                return 0
+            chosen = [prefix + name for name in newest_first(found, len(found))]
+            limit = asyncio.Semaphore(_PARALLEL_DOWNLOADS)
+
+            async def read(name: str) -> tuple[bytes, str] | None:
+                async with limit:
+                    return await self._download_with_etag(name)
+
+            blobs = await asyncio.gather(*(read(name) for name in chosen))
+            editions = [
+                (name, decode(blob[0], f"blob {self.container}/{name}"), blob[1])
+                for name, blob in zip(chosen, blobs, strict=True)
+                if blob is not None
+            ]
+            everyone = forgotten_names(author_id, listed, (e.newsletter for _, e, _ in editions))
+            changed = 0
+            for name, edition, etag in editions:
+                changed += await self._forget_in(name, edition, etag, author_id, everyone)
+        except AzureError as exc:
+            raise StoreError(
+                f"edition archive: cannot forget author {author_id} in the editions of guild "
+                f"{guild_id} in Blob container {self.container!r}: {_describe(exc)}"
+            ) from exc
+        return changed
+
+    async def _forget_in(
+        self,
+        name: str,
+        edition: ArchivedEdition,
+        etag: str,
+        author_id: str,
+        names: Sequence[str],
+    ) -> bool:
+        """Redact one edition; True when this call changed it."""
+        page_written = False
+        for _ in range(_FORGET_ATTEMPTS):
+            redacted = redact(edition.newsletter, author_id, names)
+            if redacted is not None:
+                edition = replace(edition, newsletter=redacted)
+            elif not page_written:
+                return False
+            # Else someone redacted the record meanwhile, after this call rewrote the page
+            # from an older one: the page follows the record again.
+            page_written = True
+            await self._container.upload_blob(
+                name.removesuffix(".json") + ".html",
+                render_html(edition.newsletter).encode("utf-8"),
+                overwrite=True,
+                content_settings=HTML_CONTENT,
+            )
+            if redacted is None:
+                return False
+            try:
+                await self._container.upload_blob(
+                    name,
+                    encode(edition),
+                    overwrite=True,
+                    content_settings=JSON_CONTENT,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except ResourceModifiedError:
+                blob = await self._download_with_etag(name)
+                if blob is None:  # deleted meanwhile: nothing left to redact
+                    return False
+                edition, etag = decode(blob[0], f"blob {self.container}/{name}"), blob[1]
+                continue
+            return True
+        raise StoreError(
+            f"edition archive: blob {self.container}/{name} kept changing while author "
+            f"{author_id} was being forgotten; try again"
+        )
+
     async def _download(self, name: str) -> bytes | None:
         """The blob's bytes; None when it went away after it was listed."""
+        blob = await self._download_with_etag(name)
+        return None if blob is None else blob[0]
+
+    async def _download_with_etag(self, name: str) -> tuple[bytes, str] | None:
+        """The blob's bytes and ETag; None when it went away after it was listed."""
         try:
             downloader = await self._container.download_blob(name)
-            return await downloader.readall()
+            return await downloader.readall(), str(downloader.properties.etag)
         except ResourceNotFoundError:
             return None
 

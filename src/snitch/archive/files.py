@@ -5,6 +5,11 @@ file is written to a temporary name in the same folder, flushed to disk and rena
 place (``os.replace`` is atomic on one file system), page first and record last: a crash
 leaves at worst a stray temporary file or a page without its record, neither of which
 ``latest`` reads. Files are created readable by their owner only (they quote chat).
+
+``forget_author`` rewrites an edition the same way, page first: a crash between the two
+leaves the record unredacted, so running it again finishes the job. It holds a lock for the
+whole read-redact-write, so two members forgotten at once in one process both stay
+forgotten (the file archive is one process's data directory).
 """
 
 from __future__ import annotations
@@ -13,20 +18,23 @@ import asyncio
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 from snitch.archive._format import (
+    check_forget,
     check_guild_id,
     check_limit,
     decode,
     encode,
-    html_name,
     json_name,
     new_edition,
     newest_first,
 )
+from snitch.archive.redact import forgotten_names, redact
 from snitch.errors import StoreError
 from snitch.models import Newsletter
 from snitch.render import render_html
@@ -35,6 +43,8 @@ from snitch.store.archive import ArchivedEdition
 __all__ = ["FileEditionArchive"]
 
 _PRIVATE_DIR = 0o700
+# Forgetting reads, redacts and rewrites editions: one at a time, whatever the archive object.
+_FORGETTING = threading.Lock()
 
 
 class FileEditionArchive:
@@ -73,13 +83,23 @@ class FileEditionArchive:
             return []
         return await asyncio.to_thread(self._read_latest, guild_id, limit)
 
-    def _write(self, edition: ArchivedEdition) -> None:
-        folder = self.directory / edition.guild_id
+    async def forget_author(
+        self, guild_id: str, author_id: str, *, names: Sequence[str] = ()
+    ) -> int:
+        """See ``EditionArchive.forget_author``."""
+        listed = check_forget(guild_id, author_id, names)
+        return await asyncio.to_thread(self._forget, guild_id, author_id, listed)
+
+    def _write(self, edition: ArchivedEdition, record: Path | None = None) -> None:
+        """The page, then the record: at the edition's own names, or over ``record`` (and
+        the page beside it) when rewriting one that was read."""
+        folder = self.directory / edition.guild_id if record is None else record.parent
+        record = folder / json_name(edition) if record is None else record
         try:
             folder.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
             page = render_html(edition.newsletter).encode("utf-8")
-            _write_atomically(folder / html_name(edition), page)
-            _write_atomically(folder / json_name(edition), encode(edition))
+            _write_atomically(record.with_name(record.name.removesuffix(".json") + ".html"), page)
+            _write_atomically(record, encode(edition))
             _sync_directory(folder)
         except OSError as exc:
             raise StoreError(
@@ -88,6 +108,10 @@ class FileEditionArchive:
             ) from exc
 
     def _read_latest(self, guild_id: str, limit: int) -> list[ArchivedEdition]:
+        return [edition for _, edition in self._read(guild_id, limit)]
+
+    def _read(self, guild_id: str, limit: int | None) -> list[tuple[Path, ArchivedEdition]]:
+        """The newest ``limit`` records of the guild (all when None), with their paths."""
         folder = self.directory / guild_id
         try:
             with os.scandir(folder) as entries:
@@ -97,14 +121,26 @@ class FileEditionArchive:
         except OSError as exc:
             raise StoreError(f"edition archive: cannot list {folder}: {exc}") from exc
         editions = []
-        for name in newest_first(names, limit):
+        for name in newest_first(names, len(names) if limit is None else limit):
             path = folder / name
             try:
                 data = path.read_bytes()
             except OSError as exc:
                 raise StoreError(f"edition archive: cannot read {path}: {exc}") from exc
-            editions.append(decode(data, str(path)))
+            editions.append((path, decode(data, str(path))))
         return editions
+
+    def _forget(self, guild_id: str, author_id: str, names: Sequence[str]) -> int:
+        with _FORGETTING:
+            editions = self._read(guild_id, None)
+            everyone = forgotten_names(author_id, names, (e.newsletter for _, e in editions))
+            changed = 0
+            for path, edition in editions:
+                redacted = redact(edition.newsletter, author_id, everyone)
+                if redacted is not None:
+                    self._write(replace(edition, newsletter=redacted), path)
+                    changed += 1
+            return changed
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
