@@ -139,9 +139,33 @@ async def test_forget_me_leaves_nothing_behind(harness: Harness) -> None:
     )
     await harness.command("tip", {"text": "alice's anonymous tip"}, user=payloads.ALICE)
     await harness.command("tip", {"text": "carol's tip"}, user=payloads.CAROL)
+    # An edition went out quoting her, and was archived.
+    editions = harness.services.editions
+    guild_settings = await harness.services.state.settings(payloads.GUILD_ID)
+    written = await editions.write(
+        guild_settings,
+        since=harness.now - timedelta(days=1),
+        until=harness.now + timedelta(hours=1),
+    )
+    assert any(
+        q.author_id == payloads.ALICE.id for a in written.newsletter.stories for q in a.quotes
+    )
+    await editions.archive_published(
+        guild_settings,
+        written,
+        now=harness.now,
+        slot=None,
+        channel_id=payloads.NEWS_ID,
+        discord_message_ids=[],
+    )
 
     sent = await harness.command("snitch forget-me", user=payloads.ALICE)
     assert "2 stored messages" in str(sent[0].body["content"])
+    assert "1 archived edition" in str(sent[0].body["content"])
+    [archived] = await editions.archive.latest(payloads.GUILD_ID)
+    quotes = [q for a in archived.newsletter.stories for q in a.quotes]
+    assert all(q.author_id != payloads.ALICE.id for q in quotes)
+    assert "I broke the build" not in archived.newsletter.model_dump_json()
 
     store = harness.services.store
     assert await stored(harness, *mine) == []

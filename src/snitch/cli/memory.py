@@ -255,23 +255,27 @@ def forget(
     author_id: Annotated[str, typer.Argument(help="The Discord user id to forget.")],
     guild: GuildOption = None,
 ) -> None:
-    """Delete everything stored about one user in a guild: messages and vectors."""
+    """Delete everything stored about one user in a guild: messages, vectors, archived quotes."""
+    from snitch.archive import open_archive
     from snitch.privacy import forget_author
 
     settings = settings_of(ctx)
 
-    async def run() -> tuple[str, int, int]:
+    async def run() -> tuple[str, int, int, int]:
         opening = _opened(settings, memory=True, pick_guild=True, guild=guild)
         async with opening as (opened, chosen):
             if chosen is None:  # pragma: no cover - pick_guild always picks or raises
                 raise GuildChoiceError("no guild was picked")
             removed = await forget_author(opened.store, opened.vectors, chosen.id, author_id)
-            return chosen.name, removed.messages, removed.vectors
+            async with open_archive(settings, opened.store) as archive:
+                editions = await archive.forget_author(chosen.id, author_id)
+            return chosen.name, removed.messages, removed.vectors, editions
 
     with user_errors():
-        name, messages, vectors = asyncio.run(run())
+        name, messages, vectors, editions = asyncio.run(run())
     stderr.print(
-        f"forgot user {author_id} in {name}: {messages:,} messages and {vectors:,} vectors removed",
+        f"forgot user {author_id} in {name}: {messages:,} messages, {vectors:,} vectors and "
+        f"their quotes in {editions:,} archived editions removed",
         highlight=False,
     )
 

@@ -395,14 +395,27 @@ class Admin(commands.Cog):
         await services.ingest.drained()
         removed = await forget_author(services.store, services.vectors, guild_id, user_id)
         tips = await services.tips.forget_tipster(guild_id, user_id)
-        log.info("member forgotten", guild=guild_id, messages=removed.messages, tips=tips)
+        user = interaction.user
+        names = {user.name, user.display_name, *([user.global_name] if user.global_name else [])}
+        editions = await services.editions.archive.forget_author(
+            guild_id, user_id, names=sorted(names)
+        )
+        log.info(
+            "member forgotten",
+            guild=guild_id,
+            messages=removed.messages,
+            tips=tips,
+            editions=editions,
+        )
         await reply(
             interaction,
             f"Done. I deleted {_plural(removed.messages, 'stored message')} "
             f"({_plural(removed.vectors, 'search-index entry', 'search-index entries')}) and "
-            f"{_plural(tips, 'tip')} you sent, and took your name out of other people's "
-            "stored mentions. You stay opted out, so nothing new of yours is stored; "
-            "`/snitch optin` if you ever want back in. Editions already posted in the "
-            "server stay as they are: ask a moderator to delete any you want gone.",
+            f"{_plural(tips, 'tip')} you sent, took your name out of other people's "
+            f"stored mentions, and took your quotes and name out of "
+            f"{_plural(editions, 'archived edition')}. You stay opted out, so nothing new "
+            "of yours is stored; `/snitch optin` if you ever want back in. Editions already "
+            "posted in the server stay as they are: ask a moderator to delete any you want "
+            "gone.",
             ephemeral=True,
         )
