@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from functools import cache
 
 import pytest
@@ -11,6 +13,8 @@ from hypothesis import strategies as st
 from snitch.models import Channel, Chat, Message
 from snitch.newsroom.desk import (
     OfflineNewsDesk,
+    _Channel,
+    _Thread,
     group_by_time_gap,
     group_conversations,
     independent_parts,
@@ -197,3 +201,53 @@ def test_forked_workers_find_exactly_the_same_stories() -> None:
         source, include_all=True
     )
     assert [story.model_dump() for story in parallel] == [story.model_dump() for story in alone]
+
+
+def test_threading_is_unchanged_by_the_speed_work() -> None:
+    """Digests of a generated server's grouping and stories, pinned from the desk as it was
+    before its hot loops were rewritten for speed (PR for issue 2): those rewrites must give
+    the very same conversations, scores, titles and keywords. Change the digests only on
+    purpose, when the grouping or the scoring is meant to change."""
+    generated = generate_server(seed=42, channels=3, messages=2500, days=1.0, planted=4)
+    groups = group_conversations(generated.messages)
+    found = OfflineNewsDesk().find_stories_now(as_chat(generated), include_all=True)
+    assert (len(groups), len(found)) == (593, 595)
+    assert digest([[m.id for m in group] for group in groups]) == GROUPS_DIGEST
+    assert digest([story.model_dump(mode="json") for story in found]) == STORIES_DIGEST
+
+
+GROUPS_DIGEST = "beb9390382a647943fade24e3725089f6a7ae5d5b75542372f34bf510975b1a2"
+STORIES_DIGEST = "e50d904f4d698fbd6fe96231a489dc3fd288dc0d4e035a89d81012fe1bfc86d2"
+
+
+def digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value).encode()).hexdigest()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 11), max_size=30),
+    st.integers(0, 11),
+    st.lists(st.integers(0, 11), max_size=3),
+    st.integers(1, 8),
+)
+def test_candidates_are_the_recent_ones_then_the_claims(
+    touches: list[int], speaker: int, addressed: list[int], recent: int
+) -> None:
+    threads = [_Thread() for _ in range(12)]
+    channel = _Channel()
+    for step, index in enumerate(touches):
+        channel.touch(threads[index], f"p{step % 5}", [f"p{(step + 2) % 5}"])
+    people = [f"p{i % 5}" for i in addressed]
+    author_id = f"p{speaker % 5}"
+    # The rule as first written: a dict by identity, the recent ones first.
+    expected = {id(t): t for t in list(reversed(channel.live.values()))[:recent]}
+    for claim in (
+        channel.latest_of.get(author_id),
+        channel.asked_in.get(author_id),
+        *(channel.latest_of.get(person) for person in people),
+    ):
+        if claim is not None and id(claim) in channel.live:
+            expected.setdefault(id(claim), claim)
+    found = channel.candidates(author_id, people, recent)
+    assert [id(t) for t in found] == list(expected)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import ijson
 import pytest
 
 from snitch.errors import EmptyWindowError, ExportError
+from snitch.models import Message
+from snitch.sources import dce
 from snitch.sources.dce import expand_paths, load_exports, read_header, read_messages
 from tests.helpers import FIXTURES, START, dce_export, raw_message, write_json
 
@@ -165,3 +170,103 @@ def test_progress_callback_sees_every_byte(tmp_path: Path) -> None:
     list(read_messages(read_header(path), seen.append))
     assert sum(seen) == path.stat().st_size
     assert json.loads(path.read_text())["messageCount"] == 50
+
+
+def test_checked_messages_equal_validated_ones(tmp_path: Path) -> None:
+    """Messages are built without validating them a second time; they must be exactly
+    what validation would have built: equal, same field order, same fields set."""
+    rich = raw_message("7", "hi <@1>", minutes=5)
+    rich.update(
+        type="Reply",
+        isPinned=True,
+        timestampEdited="2026-11-20T19:00:00+01:00",
+        reference={"messageId": "3"},
+        mentions=[{"id": "1", "name": "user1"}],
+        reactions=[{"emoji": {"name": "🔥"}, "count": 2}],
+        attachments=[{"id": "9"}],
+    )
+    bare = raw_message("8", "plain", minutes=6)
+    bare["reference"] = {"channelId": "200"}  # a reference without a message id
+    path = write_json(tmp_path / "e.json", dce_export([rich, bare]))
+    messages = [*load_exports([FIXTURES]).messages, *load_exports([path]).messages]
+    for message in messages:
+        given = {name: getattr(message, name) for name in message.model_fields_set}
+        validated = Message(**given)
+        assert message == validated
+        assert message.model_fields_set == validated.model_fields_set
+        assert list(message.__dict__) == list(validated.__dict__)
+        assert message.model_dump_json() == validated.model_dump_json()
+    last = messages[-1]
+    assert last.reply_to_id is None
+    assert "reply_to_id" in last.model_fields_set
+
+
+def test_message_kind_must_be_text(tmp_path: Path) -> None:
+    odd = raw_message("4", "hi")
+    odd["type"] = 19
+    path = write_json(tmp_path / "x.json", dce_export([odd]))
+    with pytest.raises(ExportError, match=r"message #1 \(id 4\): kind: Input should be a valid"):
+        load_exports([path])
+
+
+def ijson_items(path: Path) -> list[Any] | str:
+    """What streaming alone gives: the items, or the kind of error."""
+    try:
+        with path.open("rb") as raw:
+            return list(ijson.items(raw, "messages.item", use_float=True))
+    except ijson.JSONError as exc:
+        return type(exc).__name__
+
+
+def read_items(path: Path, on_read: Callable[[int], None] | None = None) -> list[Any] | str:
+    try:
+        return list(dce._raw_messages(path, on_read))
+    except ijson.JSONError as exc:
+        return type(exc).__name__
+
+
+ESCAPED_EMOJI = '{"messages": [{"content": "cold \\uD83E\\uDD76"}]}'
+ODD_DOCUMENTS = [
+    '{"guild": {}, "messages": [{"id": "1"}], "messages": [{"id": "2"}]}',  # repeated key
+    '{"messages": {"item": {"id": "1"}}}',  # not an array: ijson still finds an "item"
+    '{"messages": [{"id": "1", "n": NaN}]}',
+    '{"messages": [{"content": "half \\ud800 a pair"}]}',
+    ESCAPED_EMOJI,
+    '{"messages": [{"id": "1"}]} trailing',
+    '{"messages": [{"id": "1"}, {"id": ',
+    '\ufeff{"messages": [{"id": "1"}]}',
+    '[{"messages": [1]}]',
+    '{"messages": [1, 2.5, -0, "x", null, true, [], {}]}',
+    '{"messages": [{"text": "tab\tinside"}]}',
+]
+
+
+@pytest.mark.parametrize("text", ODD_DOCUMENTS)
+def test_whole_file_parse_gives_what_streaming_gives(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "odd.json"
+    path.write_text(text, encoding="utf-8")
+    seen: list[int] = []
+    assert read_items(path, seen.append) == ijson_items(path)
+    assert sum(seen) <= path.stat().st_size  # a second pass does not count bytes twice
+
+
+def test_fixtures_parse_whole_as_they_stream() -> None:
+    for path in expand_paths([FIXTURES]):
+        assert read_items(path) == ijson_items(path)
+
+
+def test_escaped_emoji_are_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "emoji.json"
+    path.write_text(ESCAPED_EMOJI, encoding="utf-8")
+    assert dce._parse_whole is not None
+    parsed = dce._whole_file_messages(path.read_bytes(), dce._parse_whole)
+    assert parsed == [{"content": "cold 🥶"}]
+
+
+def test_large_files_stream(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_json(tmp_path / "e.json", dce_export(raw_message(str(i), "x") for i in range(5)))
+    monkeypatch.setattr(dce, "WHOLE_FILE_BYTES", 10)
+    monkeypatch.setattr(dce, "_whole_file_messages", None)  # would fail if it were called
+    seen: list[int] = []
+    assert [m.id for m in read_messages(read_header(path), seen.append)] == list("01234")
+    assert sum(seen) == path.stat().st_size

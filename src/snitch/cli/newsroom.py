@@ -125,6 +125,9 @@ def newsletter(
         newsroom = newsroom_for(settings, embeddings=embeddings)
         edition = asyncio.run(newsroom.publish(chat, chosen, since=start, until=end))
         write_output(render(edition, fmt), out)
+        # Freed while the collector is still paused: once it resumes, it would first scan
+        # every object still alive that the batch made (0.1-0.2 s at 100,000 messages).
+        del chat, newsroom
     for warning in edition.warnings:
         stderr.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 

@@ -4,6 +4,7 @@ Settings are built once, in the app callback, and passed down from the context."
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
 import re
@@ -151,6 +152,11 @@ def batch_work() -> Iterator[None]:
     """
     enabled = gc.isenabled()
     gc.disable()
+    # At exit the interpreter runs one last collection over everything still alive (the
+    # imports alone are several hundred thousand objects), all about to be freed anyway:
+    # frozen, they are skipped. Registered once, whatever the number of batches.
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
     try:
         yield
     finally:

@@ -22,8 +22,9 @@ from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import TYPE_CHECKING
+from itertools import islice, repeat
+from operator import attrgetter
+from typing import TYPE_CHECKING, Protocol
 
 from snitch.errors import SnitchError
 from snitch.models import Author, Chat, Message, Story
@@ -51,6 +52,7 @@ AT_NAME = re.compile(r"@([^\W_][\w.'-]{1,31})")
 # Below this many messages, forking workers costs more than it saves.
 PARALLEL_FROM_MESSAGES = 20_000
 TOPIC_MEMORY = 12  # messages whose topic words a conversation matches new messages against
+_ORDER = attrgetter("timestamp", "id")  # chat order: (timestamp, id), as a C-level key
 
 
 @dataclass(frozen=True)
@@ -84,9 +86,10 @@ class GroupingWeights:
     topic_max_span_seconds: float = 3600.0
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class _Thread:
-    """A conversation being assembled."""
+    """A conversation being assembled (slots: its fields are read for every candidate of
+    every message)."""
 
     messages: list[Message] = field(default_factory=list)
     first: float = 0.0
@@ -104,12 +107,15 @@ class _NameIndex:
 
     def __init__(self, messages: Iterable[Message]) -> None:
         self._ids: dict[str, str] = {}
-        people: dict[Author, None] = {}  # distinct authors, in order of first appearance
+        # Authors in order of first appearance, by identity: hashing a pydantic model hashes
+        # all its fields, and an equal author met again maps the same names to the same id.
+        people: dict[int, Author] = {}
         for message in messages:
-            people[message.author] = None
+            people.setdefault(id(message.author), message.author)
             if message.mentions:
-                people.update(dict.fromkeys(message.mentions))
-        for author in people:
+                for person in message.mentions:
+                    people.setdefault(id(person), person)
+        for author in people.values():
             for name in (author.name, author.nickname):
                 if name:
                     self._ids.setdefault(name.lower(), author.id)
@@ -173,16 +179,27 @@ def group_conversations(
     thing in the same channel at the same time are joined afterwards (``merge_same_topic``).
     """
     weights = weights or GroupingWeights()
-    ordered = sorted(messages, key=lambda message: (message.timestamp, message.id))
+    conversations = _thread_in_order(sorted(messages, key=_ORDER), weights, analysis)
+    if topics:
+        conversations = merge_same_topic(conversations, topics, weights)
+    return conversations
+
+
+def _thread_in_order(
+    ordered: Sequence[Message], weights: GroupingWeights, analysis: ChatAnalysis | None = None
+) -> list[list[Message]]:
+    """``group_conversations`` before the topic pass, on messages already in chat order
+    (an independent part is, and sorting it again costs a key per message)."""
     analysis = analysis or ChatAnalysis.of(ordered)
     names = _NameIndex(ordered)
-    idf = analysis.idf
+    best_thread = _thread_picker(analysis.idf, weights)
     threads: list[_Thread] = []
     thread_of: dict[str, _Thread] = {}
     channels: dict[str, _Channel] = {}
 
     resume = weights.resume_seconds
     all_terms = analysis.terms
+    addressed_by = names.addressed
     for message in ordered:
         now = message.timestamp.timestamp()
         if message.author.is_bot or message.kind not in CONVERSATIONAL_KINDS:
@@ -196,20 +213,17 @@ def group_conversations(
             channel = channels[message.channel_id] = _Channel()
         channel.forget_before(now - resume)
         terms = all_terms[message.id]
-        addressed = names.addressed(message)
+        addressed = addressed_by(message)
         chosen = thread_of.get(message.reply_to_id) if message.reply_to_id else None
         if chosen is None or chosen.messages[0].channel_id != message.channel_id:
-            chosen = _best_thread(message, now, terms, addressed, channel, idf, weights)
+            chosen = best_thread(message.author.id, now, terms, addressed, channel)
         thread = chosen or _Thread()
         if chosen is None:
             threads.append(thread)
         _join(thread, message, now, terms, addressed)
         thread_of[message.id] = thread
         channel.touch(thread, message.author.id, addressed)
-    conversations = [thread.messages for thread in threads]
-    if topics:
-        conversations = merge_same_topic(conversations, topics, weights)
-    return conversations
+    return [thread.messages for thread in threads]
 
 
 @dataclass(eq=False)
@@ -345,72 +359,90 @@ class _Channel:
         """The most recently active conversations, plus any older one that has a claim on
         this message: where its author last spoke or was last asked something, and where
         the people it addresses last spoke."""
-        found = {id(thread): thread for thread in islice(reversed(self.live.values()), recent)}
+        live = self.live
+        found = list(islice(reversed(live.values()), recent))
+        if len(live) <= recent:  # every live conversation is a candidate already
+            return found
+        taken = {id(thread) for thread in found}
+        latest_of = self.latest_of
         for thread in (
-            self.latest_of.get(author),
+            latest_of.get(author),
             self.asked_in.get(author),
-            *(self.latest_of.get(person) for person in addressed),
+            *(latest_of.get(person) for person in addressed),
         ):
-            if thread is not None and id(thread) in self.live:
-                found.setdefault(id(thread), thread)
-        return list(found.values())
+            if thread is not None and id(thread) in live and id(thread) not in taken:
+                taken.add(id(thread))
+                found.append(thread)
+        return found
 
 
-def _best_thread(
-    message: Message,
-    now: float,
-    terms: frozenset[str],
-    addressed: set[str],
-    channel: _Channel,
-    idf: Mapping[str, float],
-    weights: GroupingWeights,
-) -> _Thread | None:
-    """The live conversation with the strongest evidence, or None to start a new one.
+class _PickThread(Protocol):
+    """What ``_thread_picker`` returns: the live thread a message joins, or None."""
 
-    Runs for every message against a handful of candidate conversations, so everything
-    that does not depend on the candidate is worked out once, before the loop.
-    """
-    author = message.author.id
-    own = channel.latest_of.get(author)
-    addressed_in = [(person, channel.latest_of.get(person)) for person in addressed]
-    term_idf = {term: idf.get(term, 0.0) for term in terms}
-    term_weight = sum(term_idf.values())
-    lexical = weights.lexical / term_weight if term_weight > 0.0 else 0.0
+    def __call__(
+        self, author: str, now: float, terms: frozenset[str], addressed: set[str], channel: _Channel
+    ) -> _Thread | None: ...
+
+
+def _thread_picker(idf: Mapping[str, float], weights: GroupingWeights) -> _PickThread:
+    """``best_thread`` with the weights and word rarities bound once, as local names: it
+    runs for every message against a handful of candidates, the desk's innermost loop."""
     gap, recency_seconds = weights.gap_seconds, weights.recency_seconds
-    oldest_start = now - weights.max_span_seconds
-    best: _Thread | None = None
-    best_score = 0.0
-    any_overlap = False
-    for thread in channel.candidates(author, addressed, weights.recent_candidates):
-        if len(thread.messages) >= weights.max_messages or thread.first < oldest_start:
-            continue
-        idle = now - thread.last
-        score = weights.recency * math.exp(-idle / recency_seconds)
-        spoke = thread.spoke.get(author)
-        if spoke is not None:
-            pull = weights.own_thread if thread is own else weights.author
-            score += pull * math.exp((spoke - now) / gap)
-        for person, their_thread in addressed_in:
-            if their_thread is thread:
-                score += weights.addressed
-            elif person in thread.spoke:
-                score += weights.addressed / 2.0
-        asked = thread.addressed.get(author)
-        if asked is not None:
-            score += weights.addressed_back * math.exp((asked - now) / gap)
-        if lexical:
-            common = thread.terms.keys() & terms
-            if common:
+    recency, own_thread, author_pull = weights.recency, weights.own_thread, weights.author
+    addressed_weight, addressed_back = weights.addressed, weights.addressed_back
+    lexical_weight, threshold, novelty = weights.lexical, weights.threshold, weights.novelty
+    max_span, max_messages = weights.max_span_seconds, weights.max_messages
+    recent = weights.recent_candidates
+    exp = math.exp
+    rarity = idf.get
+    no_rarity = repeat(0.0)
+
+    def best_thread(
+        author: str, now: float, terms: frozenset[str], addressed: set[str], channel: _Channel
+    ) -> _Thread | None:
+        """The live conversation with the strongest evidence, or None to start a new one.
+
+        Everything that does not depend on the candidate is worked out once, before the loop.
+        """
+        own = channel.latest_of.get(author)
+        addressed_in = [(person, channel.latest_of.get(person)) for person in addressed]
+        term_weight = sum(map(rarity, terms, no_rarity))
+        lexical = lexical_weight / term_weight if term_weight > 0.0 else 0.0
+        oldest_start = now - max_span
+        best: _Thread | None = None
+        best_score = 0.0
+        any_overlap = False
+        for thread in channel.candidates(author, addressed, recent):
+            if len(thread.messages) >= max_messages or thread.first < oldest_start:
+                continue
+            idle = now - thread.last
+            score = recency * exp(-idle / recency_seconds)
+            spoke = thread.spoke.get(author)
+            if spoke is not None:
+                pull = own_thread if thread is own else author_pull
+                score += pull * exp((spoke - now) / gap)
+            for person, their_thread in addressed_in:
+                if their_thread is thread:
+                    score += addressed_weight
+                elif person in thread.spoke:
+                    score += addressed_weight / 2.0
+            asked = thread.addressed.get(author)
+            if asked is not None:
+                score += addressed_back * exp((asked - now) / gap)
+            if lexical and not thread.terms.keys().isdisjoint(terms):
                 any_overlap = True
-                score += lexical * sum(term_idf[term] for term in common)
-        if idle > gap:
-            score *= gap / idle
-        if score > best_score:
-            best, best_score = thread, score
-    bar = weights.threshold
-    if lexical and not any_overlap and len(terms) >= 2:
-        bar += weights.novelty
-    return best if best_score >= bar else None
+                common = thread.terms.keys() & terms  # summed in this set's order, as ever
+                score += lexical * sum(map(rarity, common, no_rarity))
+            if idle > gap:
+                score *= gap / idle
+            if score > best_score:
+                best, best_score = thread, score
+        bar = threshold
+        if lexical and not any_overlap and len(terms) >= 2:
+            bar += novelty
+        return best if best_score >= bar else None
+
+    return best_thread
 
 
 def _join(
@@ -463,25 +495,34 @@ def independent_parts(messages: Sequence[Message], quiet_seconds: float) -> list
     threaded on its own, on any core, with the same result.
     """
     by_channel: dict[str, list[Message]] = {}
-    for message in sorted(messages, key=lambda message: (message.timestamp, message.id)):
-        by_channel.setdefault(message.channel_id, []).append(message)
+    for message in sorted(messages, key=_ORDER):
+        channel_messages = by_channel.get(message.channel_id)
+        if channel_messages is None:
+            by_channel[message.channel_id] = [message]
+        else:
+            channel_messages.append(message)
     parts: list[list[Message]] = []
     for channel_messages in by_channel.values():
         segment_of: dict[str, int] = {}
         starts = [0]  # index in channel_messages where each segment starts
         previous = channel_messages[0].timestamp.timestamp()
+        segment = 0
         for index, message in enumerate(channel_messages):
             now = message.timestamp.timestamp()
             if now - previous > quiet_seconds:
                 starts.append(index)
+                segment += 1
             previous = now
-            segment_of[message.id] = len(starts) - 1
+            segment_of[message.id] = segment
         joined = [False] * len(starts)  # joined[k]: segment k continues segment k - 1
-        for message in channel_messages:
-            target = segment_of.get(message.reply_to_id or "")
-            if target is not None:
-                for segment in range(target + 1, segment_of[message.id] + 1):
-                    joined[segment] = True
+        if len(starts) > 1:  # replies can only join segments when there are several
+            for message in channel_messages:
+                if message.reply_to_id is None:
+                    continue
+                target = segment_of.get(message.reply_to_id)
+                if target is not None:
+                    for later in range(target + 1, segment_of[message.id] + 1):
+                        joined[later] = True
         bounds = [start for segment, start in enumerate(starts) if not joined[segment]]
         for begin, end in zip(bounds, [*bounds[1:], len(channel_messages)], strict=True):
             parts.append(channel_messages[begin:end])
@@ -523,10 +564,14 @@ def _stories(
     include_all: bool,
     topics: TopicVectors | None = None,
 ) -> list[Story]:
-    """Thread one independent part and turn its conversations into scored stories."""
+    """Thread one independent part (in chat order, as ``independent_parts`` cuts them) and
+    turn its conversations into scored stories."""
     analysis = ChatAnalysis.of(messages)
+    conversations = _thread_in_order(messages, weights, analysis)
+    if topics:
+        conversations = merge_same_topic(conversations, topics, weights)
     stories = []
-    for conversation in group_conversations(messages, weights, analysis, topics):
+    for conversation in conversations:
         signals = measure(conversation, analysis)
         if not include_all and not is_newsworthy(signals):
             continue

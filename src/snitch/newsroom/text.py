@@ -102,6 +102,8 @@ class Cues:
         return self.conflict + self.excitement + self.mystery
 
 
+NO_CUES = Cues()
+
 CueKind = str  # "conflict", "excitement" or "mystery"
 
 
@@ -121,28 +123,38 @@ def _phrase_table() -> dict[tuple[str, str], list[tuple[tuple[str, ...], CueKind
 
 PHRASE_TABLE = _phrase_table()
 PHRASE_STARTS = frozenset(PHRASE_TABLE)
+PHRASE_FIRST_WORDS = frozenset(first for first, _second in PHRASE_TABLE)
+ANY_CUE = CONFLICT_CUES | EXCITEMENT_CUES | MYSTERY_CUES
 SHOUTING = re.compile(r"(?<![\w'])[A-Z]{4,}(?![\w'])")
 
 
 EXCITED_EMOJI_CHARS = re.compile("[" + "".join(sorted(EXCITED_EMOJI)) + "]")
 
 
-def cues(text: str, tokens: list[str] | None = None) -> Cues:
-    """Count the newsroom's cues; pass the lower-cased ``tokens`` when already at hand.
+def cues(text: str, tokens: list[str] | None = None, words: frozenset[str] | None = None) -> Cues:
+    """Count the newsroom's cues; pass the lower-cased ``tokens`` (and their set, ``words``)
+    when already at hand.
 
     Every message of every edition passes through here, so the work is set operations,
-    ``str.count`` and single regex scans (C loops), with Python only for the rare hits.
+    ``str.count`` and single regex scans (C loops), with Python only for the rare hits;
+    most lines hold no cue word and no cue phrase, and are told so by one set test each.
     """
     if tokens is None:
         tokens = WORD.findall(text.lower())
-    words = set(tokens)
-    conflict = len(words & CONFLICT_CUES) + len(SHOUTING.findall(text))
-    excitement = len(words & EXCITEMENT_CUES) + text.count("!!")
-    mystery = len(words & MYSTERY_CUES) + min(text.count("?"), 2)
+    if words is None:
+        words = frozenset(tokens)
+    conflict = excitement = mystery = 0
+    if not words.isdisjoint(ANY_CUE):
+        conflict = len(words & CONFLICT_CUES)
+        excitement = len(words & EXCITEMENT_CUES)
+        mystery = len(words & MYSTERY_CUES)
+    if not text.islower():  # shouting needs capitals
+        conflict += len(SHOUTING.findall(text))
+    excitement += text.count("!!")
+    mystery += min(text.count("?"), 2)
     if not text.isascii():
         excitement += len(EXCITED_EMOJI_CHARS.findall(text))
-    pairs = set(pairwise(tokens))
-    if not PHRASE_STARTS.isdisjoint(pairs):
+    if not words.isdisjoint(PHRASE_FIRST_WORDS) and not PHRASE_STARTS.isdisjoint(pairwise(tokens)):
         found = {"conflict": 0, "excitement": 0, "mystery": 0}
         for index, pair in enumerate(pairwise(tokens)):
             for phrase_words, kind in PHRASE_TABLE.get(pair, ()):
@@ -151,7 +163,9 @@ def cues(text: str, tokens: list[str] | None = None) -> Cues:
         conflict += found["conflict"]
         excitement += found["excitement"]
         mystery += found["mystery"]
-    return Cues(conflict, excitement, mystery)
+    if conflict or excitement or mystery:
+        return Cues(conflict, excitement, mystery)
+    return NO_CUES
 
 
 def analyse_text(content: str) -> tuple[frozenset[str], Cues]:
@@ -160,10 +174,9 @@ def analyse_text(content: str) -> tuple[frozenset[str], Cues]:
     if "://" in content or "<" in content or ":" in content:
         content = NOT_TOPICAL.sub(" ", content)
     tokens = WORD.findall(content.lower())
-    terms = frozenset(
-        word for word in set(tokens) - STOPWORDS if len(word) > 2 and not word.isdigit()
-    )
-    return terms, cues(content, tokens)
+    words = frozenset(tokens)
+    terms = frozenset(word for word in words - STOPWORDS if len(word) > 2 and not word.isdigit())
+    return terms, cues(content, tokens, words)
 
 
 def safe_name(name: str) -> str:
