@@ -171,6 +171,11 @@ class DiscordSettings(BaseModel):
         pattern=r"^[0-9a-fA-F]{64}$",
         description="Application public key: verifies HTTP interactions (snitch serve).",
     )
+    api_base: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s]+/api/v10$",
+        description="Discord's REST API through a proxy (e.g. nirn-proxy): http(s)://host/api/v10.",
+    )
     sync_commands: bool = Field(
         default=True, description="Register the slash commands with Discord at start-up."
     )

@@ -22,6 +22,16 @@ EXTENSIONS: Final = (
 )
 
 
+def use_api_base(url: str | None) -> None:
+    """Send Discord REST calls through ``url`` (a rate-limit proxy), or straight to Discord.
+
+    discord.py keeps the base URL on its ``Route`` class, so this is process-wide; the
+    entry points call it once, before any client is built.
+    """
+    if url:
+        discord.http.Route.BASE = url
+
+
 def bot_intents() -> discord.Intents:
     """Only what the bot uses. Message content is privileged: enable it in the portal."""
     intents = discord.Intents.none()

@@ -40,9 +40,10 @@ async def _run(settings: Settings, token: str) -> None:
     """Open the services, then the gateway; close both on the way out."""
     import discord
 
-    from snitch.bot.client import SnitchBot
+    from snitch.bot.client import SnitchBot, use_api_base
     from snitch.bot.services import open_services
 
+    use_api_base(settings.discord.api_base)
     async with open_services(settings) as services:
         bot = SnitchBot(
             services,
@@ -96,9 +97,11 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     """The services, the bot over HTTP, and uvicorn, in one event loop."""
     import uvicorn
 
+    from snitch.bot.client import use_api_base
     from snitch.bot.services import open_services
     from snitch.interactions.endpoint import interaction_endpoint
 
+    use_api_base(settings.discord.api_base)
     async with open_services(settings) as services, interaction_endpoint(services) as endpoint:
         config = uvicorn.Config(
             endpoint.app, host=host, port=port, lifespan="off", log_config=None, access_log=False
@@ -122,6 +125,9 @@ def register_commands(
             raise ConfigError(TOKEN_HELP)
         if guild is not None and not is_snowflake(guild):
             raise typer.BadParameter(f"{guild!r} is not a server id", param_hint="--guild")
+        from snitch.bot.client import use_api_base
+
+        use_api_base(settings.discord.api_base)
         count = asyncio.run(register(token.get_secret_value(), guild))
     where = f"on server {guild}" if guild else "globally (they can take a while to appear)"
     typer.echo(f"registered {count} commands {where}", err=True)
