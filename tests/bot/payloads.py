@@ -284,7 +284,11 @@ def interaction(
         "token": f"token-{number}",
         "version": 1,
         "channel_id": channel_id,
-        "channel": {"id": channel_id, "type": 0, "name": "general", "guild_id": GUILD_ID},
+        # What Discord sends: a channel the bot can build without a gateway cache.
+        "channel": {
+            **channel(channel_id, "general"),
+            "permissions": str(permissions | MEMBER_PERMISSIONS),
+        },
         "data": data,
         "locale": "en-US",
         "app_permissions": str(BOT_PERMISSIONS),

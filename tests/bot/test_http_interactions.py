@@ -147,3 +147,19 @@ async def test_unsigned_requests_are_refused_before_the_bot_sees_them(http: Http
 async def test_only_post_to_the_endpoint_path(http: Http) -> None:
     assert (await http.client.get("/interactions")).status_code == 405
     assert (await http.client.post("/elsewhere", content=b"{}")).status_code == 404
+
+
+async def test_commands_run_without_a_gateway_cache(http: Http) -> None:
+    # snitch serve and the Functions hold no gateway: guild and channel come from the payload.
+    bot = http.harness.bot
+    guild = bot.get_guild(int(payloads.GUILD_ID))
+    assert guild is not None
+    bot._connection._remove_guild(guild)
+
+    response = await http.post(payloads.interaction("snitch forget-me", user=payloads.CAROL))
+
+    assert response.json() == {"type": 5, "data": {"flags": 64}}
+    await http.jobs.drained()
+    [answer] = http.harness.discord.replies()
+    assert answer.via == "original"
+    assert "Done." in answer.body["content"]

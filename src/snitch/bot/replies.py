@@ -10,6 +10,9 @@ import discord
 from snitch.render.discord import MessagePayload
 
 NO_PINGS = discord.AllowedMentions.none()
+# Command extras flag: the command's first answer is always ``defer(ephemeral=True)``, so
+# an HTTP endpoint can send that deferral at once and leave the whole command to a worker.
+DEFERS_PRIVATELY = "snitch_defers_privately"
 
 
 async def reply(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from typing import Annotated
 
@@ -103,6 +104,10 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
 
     use_api_base(settings.discord.api_base)
     async with open_services(settings) as services, interaction_endpoint(services) as endpoint:
+        # Everything opened so far lives as long as the process: keep it out of the garbage
+        # collector's full passes, which otherwise walk the whole heap (torch, chromadb...)
+        # while requests wait.
+        gc.freeze()
         config = uvicorn.Config(
             endpoint.app, host=host, port=port, lifespan="off", log_config=None, access_log=False
         )

@@ -21,16 +21,22 @@ class InteractionJob(BaseModel):
     application_id: str = Field(pattern=r"^[0-9]{1,20}$")
     payload: dict[str, Any]
     ephemeral: bool = False
+    # Whether the endpoint ran the command's checks before deferring (then the worker's
+    # run must not count them again), or deferred without running anything.
+    checked: bool = True
     received_at: datetime
 
     @classmethod
-    def of(cls, payload: dict[str, Any], *, ephemeral: bool) -> InteractionJob:
+    def of(
+        cls, payload: dict[str, Any], *, ephemeral: bool, checked: bool = True
+    ) -> InteractionJob:
         """The job for a raw interaction payload, received now."""
         return cls(
             interaction_id=str(payload["id"]),
             application_id=str(payload["application_id"]),
             payload=payload,
             ephemeral=ephemeral,
+            checked=checked,
             received_at=datetime.now(UTC),
         )
 

@@ -35,9 +35,13 @@ from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
 from snitch.bot.cooldowns import REPLAYED
 from snitch.bot.errors import HandedOver
+from snitch.bot.replies import DEFERS_PRIVATELY
 from snitch.interactions.jobs import InteractionJob
 from snitch.log import get_logger
 
+APPLICATION_COMMAND: Final = 2
+SUBCOMMAND: Final = 1
+SUBCOMMAND_GROUP: Final = 2
 DEFERRED: Final = 5
 EPHEMERAL: Final = 64
 DEFAULT_DEADLINE: Final = 2.5  # seconds; Discord gives up on the request at 3
@@ -163,6 +167,26 @@ class _Adapter(AsyncWebhookAdapter):
         )
 
 
+def defers_first(tree: app_commands.CommandTree[Any], payload: dict[str, Any]) -> bool:
+    """Whether the command is marked ``DEFERS_PRIVATELY``: its first answer is always a
+    private deferral, so the endpoint can give it without running anything."""
+    data = payload.get("data") or {}
+    command = tree.get_command(str(data.get("name", "")))
+    options = data.get("options") or []
+    while (
+        isinstance(command, app_commands.Group)
+        and options
+        and options[0].get("type")
+        in (
+            SUBCOMMAND,
+            SUBCOMMAND_GROUP,
+        )
+    ):
+        command = command.get_command(str(options[0].get("name", "")))
+        options = options[0].get("options") or []
+    return isinstance(command, app_commands.Command) and bool(command.extras.get(DEFERS_PRIVATELY))
+
+
 class TreeRunner:
     """Runs interactions through a logged-in bot's CommandTree (see the module docstring)."""
 
@@ -182,13 +206,16 @@ class TreeRunner:
 
     async def initial(self, payload: dict[str, Any]) -> dict[str, Any]:
         """The HTTP response for a command or autocomplete interaction."""
+        if payload.get("type") == APPLICATION_COMMAND and defers_first(self._tree, payload):
+            # Nothing to run here: answer the deferral it would make, and let the worker
+            # run it whole, checks included (their refusals edit the private deferral).
+            initial = {"type": DEFERRED, "data": {"flags": EPHEMERAL}}
+            await self._queue(payload, initial, checked=False)
+            return initial
         adapter = _Adapter(int(payload["application_id"]), deferred=False)
         task = self._start(payload, adapter, replayed=False)
-        waiter = asyncio.ensure_future(asyncio.shield(adapter.initial))
-        await asyncio.wait(
-            {task, waiter}, timeout=self._deadline, return_when=asyncio.FIRST_COMPLETED
-        )
-        waiter.cancel()
+        pending: set[asyncio.Future[Any]] = {task, adapter.initial}
+        await asyncio.wait(pending, timeout=self._deadline, return_when=asyncio.FIRST_COMPLETED)
         if adapter.initial.done():
             initial = adapter.initial.result()
             if initial.get("type") == DEFERRED:
@@ -205,7 +232,8 @@ class TreeRunner:
     async def finish(self, job: InteractionJob) -> None:
         """The worker's half: run the deferred command to the end, answering by webhook."""
         adapter = _Adapter(int(job.application_id), deferred=True, ephemeral=job.ephemeral)
-        await self._start(job.payload, adapter, replayed=True)
+        # A command the endpoint ran up to its deferral has passed its checks already.
+        await self._start(job.payload, adapter, replayed=job.checked)
 
     def _start(
         self, payload: dict[str, Any], adapter: AsyncWebhookAdapter, *, replayed: bool
@@ -230,10 +258,13 @@ class TreeRunner:
         except app_commands.AppCommandError as error:
             await self._tree.on_error(interaction, error)
 
-    async def _queue(self, payload: dict[str, Any], initial: dict[str, Any]) -> None:
+    async def _queue(
+        self, payload: dict[str, Any], initial: dict[str, Any], *, checked: bool = True
+    ) -> None:
         flags = int((initial.get("data") or {}).get("flags", 0))
-        await self._enqueue(InteractionJob.of(payload, ephemeral=bool(flags & EPHEMERAL)))
-        log.info("command deferred to the worker", interaction=payload.get("id"))
+        job = InteractionJob.of(payload, ephemeral=bool(flags & EPHEMERAL), checked=checked)
+        await self._enqueue(job)
+        log.debug("command deferred to the worker", interaction=payload.get("id"))
 
     async def drain(self) -> None:
         """Wait for commands still finishing after their HTTP answer (shutdown, tests)."""

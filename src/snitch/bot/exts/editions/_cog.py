@@ -19,7 +19,7 @@ from discord.ext import commands
 
 from snitch.bot.client import SnitchBot
 from snitch.bot.cooldowns import per_guild, per_member
-from snitch.bot.replies import post_edition, reply
+from snitch.bot.replies import DEFERS_PRIVATELY, post_edition, reply
 from snitch.errors import SnitchError
 from snitch.leak import DEFAULT_WINDOW, leak
 from snitch.log import get_logger
@@ -100,7 +100,7 @@ class Editions(commands.Cog):
             raise app_commands.NoPrivateMessage()
         return True
 
-    @app_commands.command(name="breaking-news")
+    @app_commands.command(name="breaking-news", extras={DEFERS_PRIVATELY: True})
     @app_commands.guild_only()
     @app_commands.describe(
         hours=f"How many hours of chat to cover (default {DEFAULT_HOURS}, at most {MAX_HOURS}).",
