@@ -233,6 +233,34 @@ class ServiceBusSettings(BaseModel):
     )
 
 
+class TelemetrySettings(BaseModel):
+    """Traces and metrics: Azure Monitor with a connection string, else OpenTelemetry (over
+    OTLP/HTTP when an endpoint is set, otherwise kept in the process)."""
+
+    # Azure's own APPLICATIONINSIGHTS_CONNECTION_STRING is honoured when this is not set.
+    connection_string: SecretStr | None = Field(
+        default=None, description="Application Insights connection string (Azure Monitor)."
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP collector base URL, e.g. http://localhost:4318; empty: no export.",
+    )
+    service_name: str = Field(default="the-snitch", min_length=1)
+    live_metrics: bool = Field(
+        default=True, description="Azure Monitor Live Metrics while the process runs."
+    )
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _endpoint_is_http(cls, url: str | None) -> str | None:
+        # Empty means unset; the exporters add /v1/traces and /v1/metrics themselves.
+        if not url:
+            return None
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL (OTLP over HTTP)")
+        return url.rstrip("/")
+
+
 class LogSettings(BaseModel):
     """How the process logs."""
 
@@ -265,6 +293,11 @@ class Settings(BaseSettings):
     servicebus: ServiceBusSettings = ServiceBusSettings()
     # Groq's own variable, honoured when SNITCH_LLM__API_KEY is not set.
     groq_api_key: SecretStr | None = Field(default=None, validation_alias="GROQ_API_KEY")
+    telemetry: TelemetrySettings = TelemetrySettings()
+    # Azure's own variable, honoured when SNITCH_TELEMETRY__CONNECTION_STRING is not set.
+    applicationinsights_connection_string: SecretStr | None = Field(
+        default=None, validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING"
+    )
     key_vault_url: str | None = Field(
         default=None,
         description="https://<vault>.vault.azure.net: read secrets from Azure Key Vault "
@@ -289,6 +322,14 @@ class Settings(BaseSettings):
         """Use GROQ_API_KEY for Groq when no SNITCH_LLM__API_KEY was given."""
         if self.llm.provider == "groq" and self.llm.api_key is None and self.groq_api_key:
             self.llm = self.llm.model_copy(update={"api_key": self.groq_api_key})
+        return self
+
+    @model_validator(mode="after")
+    def _connection_string_fallback(self) -> Settings:
+        """Use APPLICATIONINSIGHTS_CONNECTION_STRING when no SNITCH_TELEMETRY__ one was given."""
+        fallback = self.applicationinsights_connection_string
+        if self.telemetry.connection_string is None and fallback:
+            self.telemetry = self.telemetry.model_copy(update={"connection_string": fallback})
         return self
 
     @model_validator(mode="after")

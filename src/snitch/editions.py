@@ -8,6 +8,7 @@ is the guild's choice: with the LLM switched off for a guild, its editions are o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,22 +17,31 @@ from typing import Final
 from snitch.errors import EmptyWindowError, SnitchError
 from snitch.guilds.settings import GuildSettings
 from snitch.log import get_logger
-from snitch.models import Author, Chat, Guild, Message, Newsletter
+from snitch.models import Author, Chat, Guild, Message, Newsletter, Persona
 from snitch.newsroom.edition import Newsroom
 from snitch.newsroom.personas import get_persona
 from snitch.render.discord import MessagePayload, render_discord
 from snitch.store.archive import EditionArchive
 from snitch.store.guild_state import GuildState
 from snitch.store.protocol import Store
+from snitch.telemetry import EditionOutcome, record_edition, record_tokens, span
 from snitch.tips.box import TipBox
 
 UNNAMED: Final = "a member"  # what an opted-out member is called where others mention them
 TIPS_PER_EDITION: Final = 3
+# What the LLM engine's ledger writes for a desk whose offline twin stood in for a failed
+# LLM (snitch.newsroom.chains.EditionLedger.fell_back).
+FALLBACK_ENGINE: Final = "offline (fallback)"
 log = get_logger(__name__)
 
 
 class NothingToReport(SnitchError):
     """The window holds no chat the newsroom may read."""
+
+
+def fell_back(newsletter: Newsletter) -> bool:
+    """Whether the offline engine stood in for a failed LLM on any desk of the edition."""
+    return FALLBACK_ENGINE in newsletter.engines.values()
 
 
 def readable(message: Message, settings: GuildSettings, channels: dict[str, str | None]) -> bool:
@@ -126,8 +136,59 @@ class EditionDesk:
         guild_name: str = "",
         with_tips: bool = False,
     ) -> WrittenEdition:
-        """One edition of the window; ``NothingToReport`` when nobody said anything usable."""
+        """One edition of the window; ``NothingToReport`` when nobody said anything usable.
+
+        Traced, and measured: how long it took with which engine, how it came out (ok,
+        fallback to the offline engine, failed, quiet) and the LLM tokens it cost."""
         chosen = get_persona(persona or settings.persona)
+        newsroom = self.newsroom(settings.llm_enabled)
+        # The engine the guild asked for; a fallback shows in the outcome.
+        engine = newsroom.ledger.label if newsroom.ledger is not None else "offline"
+        started = time.perf_counter()
+        outcome: EditionOutcome = "failed"
+        quiet: NothingToReport | None = None
+        try:
+            with span(
+                "edition.write", guild=settings.guild_id, persona=chosen.name, engine=engine
+            ) as current:
+                try:
+                    written = await self._write(
+                        newsroom,
+                        settings,
+                        chosen,
+                        since=since,
+                        until=until,
+                        channel_id=channel_id,
+                        guild_name=guild_name,
+                        with_tips=with_tips,
+                    )
+                except NothingToReport as exc:  # a quiet day, not an error of the span
+                    quiet = exc
+                    outcome = "quiet"
+                else:
+                    outcome = "fallback" if fell_back(written.newsletter) else "ok"
+                current.set_attribute("outcome", outcome)
+        finally:
+            record_edition(
+                time.perf_counter() - started, engine=engine, persona=chosen.name, outcome=outcome
+            )
+        if quiet is not None:
+            raise quiet
+        record_tokens(written.newsletter.usage, engine)
+        return written
+
+    async def _write(
+        self,
+        newsroom: Newsroom,
+        settings: GuildSettings,
+        chosen: Persona,
+        *,
+        since: datetime,
+        until: datetime,
+        channel_id: str | None,
+        guild_name: str,
+        with_tips: bool,
+    ) -> WrittenEdition:
         opted_out = await self.state.opted_out(settings.guild_id)
         chat = await readable_chat(
             self.store,
@@ -143,9 +204,7 @@ class EditionDesk:
             where = " in that channel" if channel_id else ""
             raise NothingToReport(f"nothing was said{where} in the last {hours:g} hours")
         try:
-            newsletter = await self.newsroom(settings.llm_enabled).publish(
-                chat, chosen, since=since, until=until
-            )
+            newsletter = await newsroom.publish(chat, chosen, since=since, until=until)
         except EmptyWindowError as exc:
             raise NothingToReport(str(exc)) from exc
         tip_ids: tuple[str, ...] = ()

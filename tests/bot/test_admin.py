@@ -139,6 +139,27 @@ async def test_config_warns_when_the_bot_cannot_post_in_the_edition_channel(
     assert "I need Embed Links" in answer
 
 
+async def test_config_admin_channel_is_saved_and_shown_to_moderators_only(
+    harness: Harness,
+) -> None:
+    before = text_of(only_answer(await harness.command("snitch config", **MOD)))
+    assert "**Admin channel:** not set" in before
+
+    sent = await harness.command(
+        "snitch config",
+        {"admin_channel": payloads.ChannelOption(payloads.LOCKED_ID, "locked")},
+        **MOD,
+    )
+
+    answer = text_of(only_answer(sent))
+    assert (await settings(harness)).admin_channel_id == payloads.LOCKED_ID
+    assert "Saved: admin_channel." in answer
+    assert f"**Admin channel:** <#{payloads.LOCKED_ID}>" in answer
+    assert "I can't post" not in answer  # warnings are plain text: no Embed Links needed
+    status = text_of(only_answer(await harness.command("snitch status")))
+    assert "Admin channel" not in status
+
+
 async def test_config_without_options_shows_the_settings(harness: Harness) -> None:
     answer = text_of(only_answer(await harness.command("snitch config", **MOD)))
     assert "daily 18:00 (UTC)" in answer
@@ -416,8 +437,9 @@ async def over_http(harness: Harness) -> AsyncIterator[tuple[Post, LocalJobs]]:
 
 
 async def test_forget_me_over_http_counts_once_against_its_cooldown(harness: Harness) -> None:
-    # Over HTTP the command runs twice (the endpoint up to the deferral, then the worker):
-    # the worker's run must not be refused by the cooldown the first run spent.
+    # forget-me always defers privately first, so over HTTP the endpoint answers that
+    # deferral at once and the worker runs the command whole, checks included: its
+    # cooldown counts once, and a refusal edits the private deferral.
     await harness.say(payloads.ALICE, "delete me please")
     async with over_http(harness) as (post, jobs):
         response = await post(payloads.interaction("snitch forget-me", user=payloads.ALICE))
@@ -429,9 +451,11 @@ async def test_forget_me_over_http_counts_once_against_its_cooldown(harness: Har
         assert await harness.services.store.count_messages(payloads.GUILD_ID) == 0
 
         again = (await post(payloads.interaction("snitch forget-me", user=payloads.ALICE))).json()
-        assert again["type"] == 4
-        assert again["data"]["flags"] == 64
-        assert "try that again in" in again["data"]["content"]
+        assert again == {"type": 5, "data": {"flags": 64}}
+        await jobs.drained()
+        refusal = harness.discord.replies()[-1]
+        assert refusal.via == "original"
+        assert "try that again in" in refusal.body["content"]
 
 
 # --- tips -----------------------------------------------------------------------------

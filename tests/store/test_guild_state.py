@@ -141,3 +141,49 @@ async def test_a_failed_publication_is_not_retried_into_a_duplicate(store: SqlSt
     assert await scheduler.tick(slot) == []
     assert await scheduler.tick(slot + timedelta(minutes=1)) == []
     assert calls == [slot]
+
+
+async def test_a_run_of_bad_editions_is_counted_and_a_good_one_ends_it(store: SqlStore) -> None:
+    state = store.guild_state
+    settings = GuildSettings.defaults(GUILD).updated(
+        schedule="daily 18:00", admin_channel_id="323456789012345678"
+    )
+    await state.save_settings(settings, MORNING)
+
+    assert [await state.record_edition(GUILD, False) for _ in range(3)] == [1, 2, 3]
+    assert await state.record_edition(OTHER, True) == 0  # other guilds keep their own
+    assert await state.record_edition(GUILD, True) == 0
+    assert await state.record_edition(GUILD, True) == 0
+    assert await state.record_edition(GUILD, False) == 1
+
+    # The run outlives a settings change and a claimed slot, and changes neither.
+    changed = settings.updated(persona="noir")
+    slot = await state.save_settings(changed, MORNING)
+    assert slot is not None
+    assert await state.claim(GUILD, slot, slot + timedelta(days=1))
+    assert await state.record_edition(GUILD, False) == 2
+    assert await state.settings(GUILD) == changed
+    assert [due.slot for due in await state.due(slot + timedelta(days=1))] == [
+        slot + timedelta(days=1)
+    ]
+
+
+async def test_a_bad_edition_of_an_unconfigured_guild_schedules_nothing(store: SqlStore) -> None:
+    state = store.guild_state
+
+    assert await state.record_edition(GUILD, True) == 0
+    assert sorted(
+        await asyncio.gather(*(state.record_edition(GUILD, False) for _ in range(4)))
+    ) == [
+        1,
+        2,
+        3,
+        4,
+    ]
+
+    assert await state.settings(GUILD) == GuildSettings.defaults(GUILD)
+    assert await state.due(MORNING + timedelta(days=30)) == []
+    # Saving settings later schedules the guild as usual, and keeps the run.
+    next_at = await state.save_settings(GuildSettings.defaults(GUILD), MORNING)
+    assert next_at == datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+    assert await state.record_edition(GUILD, False) == 5

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from snitch.bot.errors import SnitchTree
 from snitch.bot.services import Services
 from snitch.log import get_logger
+from snitch.telemetry import record_command
 
 log = get_logger(__name__)
 
@@ -96,6 +98,16 @@ class SnitchBot(commands.Bot):
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: messages are chat for the newsroom (see the ingestion extension)."""
+
+    async def on_app_command_completion(
+        self,
+        interaction: discord.Interaction[Any],
+        command: app_commands.Command[Any, ..., Any] | app_commands.ContextMenu,
+        /,
+    ) -> None:
+        """A slash command ran to its end (refusals and failures are counted by the tree's
+        error handler, ``snitch.bot.errors``)."""
+        record_command(command.qualified_name, "ok")
 
 
 async def command_schema() -> list[dict[str, object]]:

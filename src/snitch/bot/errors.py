@@ -17,6 +17,7 @@ from discord import app_commands
 from snitch.bot.replies import reply
 from snitch.errors import SnitchError
 from snitch.log import get_logger
+from snitch.telemetry import record_command
 
 log = get_logger(__name__)
 
@@ -72,6 +73,7 @@ async def on_app_command_error(
     if not anonymous and interaction.user is not None:
         context["user"] = interaction.user.id
     text = explain(error)
+    record_command(command, "failed" if text is None else "refused")
     if text is None:
         original = getattr(error, "original", error)
         log.error("command failed", exc_info=original, **context)

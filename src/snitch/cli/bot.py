@@ -43,8 +43,10 @@ async def _run(settings: Settings, token: str) -> None:
 
     from snitch.bot.client import SnitchBot, use_api_base
     from snitch.bot.services import open_services
+    from snitch.telemetry import configure_telemetry
 
     use_api_base(settings.discord.api_base)
+    configure_telemetry(settings)
     async with open_services(settings) as services:
         bot = SnitchBot(
             services,
@@ -101,8 +103,10 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     from snitch.bot.client import use_api_base
     from snitch.bot.services import open_services
     from snitch.interactions.endpoint import interaction_endpoint
+    from snitch.telemetry import configure_telemetry
 
     use_api_base(settings.discord.api_base)
+    configure_telemetry(settings)
     async with open_services(settings) as services, interaction_endpoint(services) as endpoint:
         # Everything opened so far lives as long as the process: keep it out of the garbage
         # collector's full passes, which otherwise walk the whole heap (torch, chromadb...)

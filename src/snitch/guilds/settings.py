@@ -54,6 +54,8 @@ class GuildSettings(BaseModel):
 
     guild_id: str
     edition_channel_id: str | None = None
+    # Where the bot warns moderators (editions failing or falling back, say); None: the log.
+    admin_channel_id: str | None = None
     schedule: str = DEFAULT_SCHEDULE
     timezone: str = "UTC"
     persona: str = "gossip"
@@ -63,7 +65,7 @@ class GuildSettings(BaseModel):
     retention_days: int = Field(default=30, ge=1, le=MAX_RETENTION_DAYS)
     llm_enabled: bool = True
 
-    @field_validator("guild_id", "edition_channel_id")
+    @field_validator("guild_id", "edition_channel_id", "admin_channel_id")
     @classmethod
     def _snowflake(cls, value: str | None) -> str | None:
         if value is not None and not is_snowflake(value):

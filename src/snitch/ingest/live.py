@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Final
 
 from snitch.guilds.settings import GuildSettings
@@ -31,8 +32,10 @@ from snitch.memory.vectors import VectorStore
 from snitch.models import Channel, Guild, Message
 from snitch.store.guild_state import GuildState
 from snitch.store.protocol import Store
+from snitch.telemetry import record_queue_lag
 
 REMEMBERED_DELETES: Final = 10_000
+QUEUE_NAME: Final = "ingest"  # the in-process queue, in the snitch.queue.lag metric
 MAX_ATTEMPTS: Final = 3  # deliveries of one batch before it is logged and dropped
 RETRY_PAUSE_SECONDS: Final = 1.0
 log = get_logger(__name__)
@@ -96,6 +99,8 @@ class LiveIngest:
             self._queue, store, guilds={}, channels={}, embedder=embedder, index=vectors
         )
         self._deleted: OrderedDict[str, None] = OrderedDict()
+        # When each queued batch (by its message ids) was submitted, for the queue-lag metric.
+        self._submitted: dict[tuple[str, ...], deque[datetime]] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -142,8 +147,24 @@ class LiveIngest:
         """Queue new or edited messages that may be stored; returns how many were queued."""
         kept = await self.kept(messages)
         if kept:
-            await self._queue.put(kept)
+            key = tuple(message.id for message in kept)
+            self._submitted.setdefault(key, deque()).append(datetime.now(UTC))
+            try:
+                await self._queue.put(kept)
+            except BaseException:  # cancelled while waiting for room: never queued
+                self._took(key)
+                raise
         return len(kept)
+
+    def _took(self, key: tuple[str, ...]) -> datetime | None:
+        """When the oldest waiting batch with these message ids was submitted."""
+        waiting = self._submitted.get(key)
+        if not waiting:
+            return None
+        submitted = waiting.popleft()
+        if not waiting:
+            del self._submitted[key]
+        return submitted
 
     async def delete(self, message_ids: Sequence[str]) -> int:
         """Remove messages from the vectors and the store, now and when still queued."""
@@ -165,6 +186,10 @@ class LiveIngest:
         """The worker loop, dropping messages deleted while they waited."""
         while True:
             delivery = await self._queue.get()
+            if delivery.attempt == 1:  # a redelivery's wait is the retry pause, not lag
+                submitted = self._took(tuple(message.id for message in delivery.messages))
+                if submitted is not None:
+                    record_queue_lag(QUEUE_NAME, submitted)
             try:
                 # The rules again: a member may have opted out while this batch waited.
                 alive = tuple(

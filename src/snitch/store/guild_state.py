@@ -1,4 +1,5 @@
-"""Per-guild state in the SQL store: settings, the schedule's next slot, and opt-outs.
+"""Per-guild state in the SQL store: settings, the schedule's next slot, opt-outs, and the
+run of bad scheduled editions that raises an alert.
 
 The next edition's instant lives beside the settings, and an instance that wants to
 publish it must first move it on with a compare-and-set (``claim``): of any number of
@@ -9,7 +10,7 @@ wins each slot.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy import and_, delete, select, update
@@ -53,6 +54,11 @@ class GuildState(Protocol):
     async def claim(self, guild_id: str, slot: datetime, next_slot: datetime | None) -> bool:
         """Move the guild's schedule from ``slot`` on to ``next_slot``; True for the one
         caller that did it, False for everyone else."""
+
+    async def record_edition(self, guild_id: str, ok: bool) -> int:
+        """Count one scheduled edition: a bad one (failed, or written by the fallback engine)
+        lengthens the guild's run of bad editions, a good one ends it. Returns the run's
+        length after this one (0 after a good one)."""
 
 
 class SqlGuildState:
@@ -163,3 +169,36 @@ class SqlGuildState:
         async with _writing(self._engine, WRITE) as connection:
             result = await connection.execute(statement)
         return bool(result.rowcount == 1)
+
+    async def record_edition(self, guild_id: str, ok: bool) -> int:
+        """See ``GuildState.record_edition``: one atomic statement, so two instances
+        recording at once both count. A guild with no row yet (its settings never saved)
+        gets one holding the defaults and no scheduled slot, which is what it had."""
+        if ok:
+            reset = (
+                update(guild_settings)
+                .where(
+                    and_(guild_settings.c.guild_id == guild_id, guild_settings.c.bad_editions != 0)
+                )
+                .values(bad_editions=0)
+            )
+            async with _writing(self._engine, WRITE) as connection:
+                await connection.execute(reset)
+            return 0
+        fresh = {
+            "guild_id": guild_id,
+            "settings": GuildSettings.defaults(guild_id).model_dump(
+                mode="json", exclude={"guild_id"}
+            ),
+            "next_edition_at": None,
+            "updated_at": datetime.now(UTC),
+            "bad_editions": 1,
+        }
+        async with _writing(self._engine, WRITE) as connection:
+            insert = dialect_insert(connection, guild_settings).values(fresh)
+            statement = insert.on_conflict_do_update(
+                index_elements=[guild_settings.c.guild_id],
+                set_={"bad_editions": guild_settings.c.bad_editions + 1},
+            ).returning(guild_settings.c.bad_editions)
+            streak = (await connection.execute(statement)).scalar_one()
+        return int(streak)

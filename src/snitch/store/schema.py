@@ -24,6 +24,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -155,6 +156,8 @@ guild_settings = Table(
     Column("next_edition_at", UtcDateTime, nullable=True),
     Column("last_edition_at", UtcDateTime, nullable=True),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Scheduled editions in a row that failed or fell back to the offline engine.
+    Column("bad_editions", Integer, nullable=False, server_default=text("0")),
     Index(None, "next_edition_at"),
 )
 

@@ -27,6 +27,9 @@ from snitch.store.sql import FORGOTTEN_NAME
 
 GUILD_TYPE: Final = "guild"
 SCHEDULE_TYPE: Final = "schedule"
+# The schedule document's count of scheduled editions in a row that failed or fell back
+# to the offline engine (absent on documents written before it existed: zero).
+BAD_EDITIONS: Final = "bad_editions"
 
 
 def guild_doc_id(guild_id: str) -> str:

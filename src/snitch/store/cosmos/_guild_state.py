@@ -1,5 +1,8 @@
 """``GuildState`` on Cosmos DB: settings and schedule in the directory, opt-outs per guild.
 
+The run of bad scheduled editions is a field of the same directory document, counted by
+``record_edition`` under the same ETag guard as everything else written there.
+
 A guild's settings and its next slot share one directory document, so that ``due`` is a
 single-partition query over every guild and ``claim`` a compare-and-set on the very
 document ``due`` read: a replace conditioned on the ETag (``IfNotModified``) of a copy
@@ -12,7 +15,7 @@ guard, so two admins saving at once cannot both decide from the same stale slot.
 from __future__ import annotations
 
 from contextlib import suppress
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from azure.core import MatchConditions
@@ -39,7 +42,7 @@ from snitch.store.cosmos._base import (
     to_text,
     without_system,
 )
-from snitch.store.cosmos._docs import SCHEDULE_TYPE, schedule_doc_id
+from snitch.store.cosmos._docs import BAD_EDITIONS, SCHEDULE_TYPE, schedule_doc_id
 from snitch.store.guild_state import DueEdition
 
 # Optimistic-concurrency retries before a busy settings document is reported.
@@ -99,6 +102,7 @@ class CosmosGuildState:
                     "updated_at": to_text(now),
                 }
                 doc.setdefault("last_edition_at", None)
+                doc.setdefault(BAD_EDITIONS, 0)
                 try:
                     if previous is None:
                         await self._directory.create_item(doc)
@@ -199,5 +203,53 @@ class CosmosGuildState:
                 return True
         raise StoreError(
             f"claiming the edition of guild {guild_id} failed: its schedule kept changing "
+            f"({MAX_CONFLICTS} attempts)"
+        )
+
+    async def record_edition(self, guild_id: str, ok: bool) -> int:
+        """See ``GuildState.record_edition``: a read-modify-write of the schedule document
+        guarded by its ETag, so two instances recording at once both count. A guild with
+        no document yet gets one holding the defaults and no scheduled slot."""
+        guild_id = check_id("guild", guild_id)
+        with cosmos_errors(f"{WRITE} of guild {guild_id}"):
+            for _ in range(MAX_CONFLICTS):
+                current = await self._schedule(guild_id)
+                before = int(current.get(BAD_EDITIONS) or 0) if current is not None else 0
+                streak = 0 if ok else before + 1
+                if streak == before:  # a good edition after good ones: nothing to write
+                    return streak
+                try:
+                    if current is None:
+                        await self._directory.create_item(
+                            {
+                                "id": schedule_doc_id(guild_id),
+                                "scope": DIRECTORY_SCOPE,
+                                "type": SCHEDULE_TYPE,
+                                "guild_id": guild_id,
+                                "settings": GuildSettings.defaults(guild_id).model_dump(
+                                    mode="json", exclude={"guild_id"}
+                                ),
+                                "next_edition_at": None,
+                                "last_edition_at": None,
+                                "updated_at": to_text(datetime.now(UTC)),
+                                BAD_EDITIONS: streak,
+                            }
+                        )
+                    else:
+                        await self._directory.replace_item(
+                            current["id"],
+                            {**without_system(current), BAD_EDITIONS: streak},
+                            etag=current["_etag"],
+                            match_condition=MatchConditions.IfNotModified,
+                        )
+                except (
+                    CosmosAccessConditionFailedError,
+                    CosmosResourceExistsError,
+                    CosmosResourceNotFoundError,
+                ):
+                    continue  # another write got there first: count again
+                return streak
+        raise StoreError(
+            f"{WRITE} failed: the schedule of guild {guild_id} kept changing "
             f"({MAX_CONFLICTS} attempts)"
         )

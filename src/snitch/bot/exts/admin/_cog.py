@@ -21,7 +21,9 @@ from discord.ext import commands
 from snitch.bot.client import SnitchBot
 from snitch.bot.cooldowns import per_guild, per_member
 from snitch.bot.exts.admin._settings import (
+    ALERTING,
     PERSONA_CHOICES,
+    admin_channel_line,
     changed_options,
     filter_changes,
     last_edition_line,
@@ -41,7 +43,7 @@ from snitch.bot.exts.admin._tipdesk import (
     references,
     tip_embed,
 )
-from snitch.bot.replies import reply
+from snitch.bot.replies import DEFERS_PRIVATELY, reply
 from snitch.guilds import GuildSettings
 from snitch.guilds.settings import MAX_RETENTION_DAYS
 from snitch.log import get_logger
@@ -107,6 +109,7 @@ class Admin(commands.Cog):
     @snitch.command(name="config")
     @app_commands.describe(
         channel="Channel where editions are posted",
+        admin_channel="Channel where moderators are warned when scheduled editions keep failing",
         schedule='When editions come out: "daily 18:00", "weekly fri 17:30" or "off"',
         timezone="Time zone of the schedule, e.g. Europe/Paris (IANA name)",
         persona="Voice the newsletter is written in",
@@ -122,6 +125,7 @@ class Admin(commands.Cog):
         self,
         interaction: Interaction,
         channel: discord.TextChannel | None = None,
+        admin_channel: discord.TextChannel | None = None,
         schedule: str | None = None,
         timezone: str | None = None,
         persona: app_commands.Choice[str] | None = None,
@@ -139,6 +143,8 @@ class Admin(commands.Cog):
         changes: dict[str, object] = {}
         if channel is not None:
             changes["edition_channel_id"] = str(channel.id)
+        if admin_channel is not None:
+            changes["admin_channel_id"] = str(admin_channel.id)
         if schedule is not None:
             changes["schedule"] = schedule
         if timezone is not None:
@@ -183,6 +189,11 @@ class Admin(commands.Cog):
                 f"Heads up: I can't post editions in <#{channel.id}> yet; I need "
                 f"{', '.join(gaps)} there."
             )
+        if admin_channel is not None and (gaps := posting_gaps(admin_channel, ALERTING)):
+            notes.append(
+                f"Heads up: I can't post warnings in <#{admin_channel.id}> yet; I need "
+                f"{', '.join(gaps)} there."
+            )
         if exclude is not None:
             notes.append(
                 f"Messages already stored from <#{exclude.id}> are left out of editions "
@@ -211,7 +222,8 @@ class Admin(commands.Cog):
         next_at: datetime | None,
         text: str,
     ) -> None:
-        embed = _settings_embed("The Snitch: settings", settings_lines(settings, next_at))
+        lines = [*settings_lines(settings, next_at), admin_channel_line(settings)]
+        embed = _settings_embed("The Snitch: settings", lines)
         await reply(interaction, text, ephemeral=True, embeds=[embed])
 
     @snitch.command(name="tips")
@@ -381,7 +393,7 @@ class Admin(commands.Cog):
             ephemeral=True,
         )
 
-    @snitch.command(name="forget-me")
+    @snitch.command(name="forget-me", extras={DEFERS_PRIVATELY: True})
     @per_member(1, FORGET_ME_SECONDS)
     async def forget_me_command(self, interaction: Interaction) -> None:
         """Delete everything The Snitch stored about you here, and keep you opted out."""

@@ -65,6 +65,7 @@ SCHEDULE_EXAMPLES: Final = (
 # What an admin called each setting (the command's option names), for "Saved: ...".
 OPTION_OF: Final = {
     "edition_channel_id": "channel",
+    "admin_channel_id": "admin_channel",
     "schedule": "schedule",
     "timezone": "timezone",
     "persona": "persona",
@@ -74,8 +75,9 @@ OPTION_OF: Final = {
     "llm_enabled": "llm",
 }
 LISTED_CHANNELS: Final = 20  # a long filter list is summarised, to stay within an embed
-# The bot's permissions an edition channel needs.
+# The bot's permissions an edition channel needs; the admin channel gets plain text.
 POSTING: Final = ("view_channel", "send_messages", "embed_links")
+ALERTING: Final = ("view_channel", "send_messages")
 
 
 @cache
@@ -196,13 +198,24 @@ def settings_lines(settings: GuildSettings, next_at: datetime | None) -> list[st
     ]
 
 
-def posting_gaps(channel: discord.abc.GuildChannel) -> list[str]:
-    """The permissions the bot lacks to post editions in ``channel``, as Discord names them."""
+def posting_gaps(channel: discord.abc.GuildChannel, needs: Sequence[str] = POSTING) -> list[str]:
+    """The permissions the bot lacks to post editions (or what ``needs`` names) in
+    ``channel``, as Discord names them."""
     me = channel.guild.me
     if me is None:
         return []
     allowed = channel.permissions_for(me)
-    return [name.replace("_", " ").title() for name in POSTING if not getattr(allowed, name)]
+    return [name.replace("_", " ").title() for name in needs if not getattr(allowed, name)]
+
+
+def admin_channel_line(settings: GuildSettings) -> str:
+    """Where moderators are warned when scheduled editions keep failing."""
+    if settings.admin_channel_id is None:
+        return (
+            "**Admin channel:** not set: warnings about failing editions go only to the "
+            "bot's log (pick one with `/snitch config admin_channel:`)"
+        )
+    return f"**Admin channel:** <#{settings.admin_channel_id}> (warnings about failing editions)"
 
 
 def last_edition_line(guild_id: str, edition: ArchivedEdition | None) -> str:

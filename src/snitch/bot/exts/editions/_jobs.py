@@ -8,18 +8,26 @@ into the archive, which also marks where the next edition's window starts. When 
 said anything the newsroom may read, the channel gets the persona's one-line "quiet day"
 note instead, so admins can see the schedule is alive; the note is not archived, so the
 next real edition still covers everything since the last one.
+
+Each guild's run of bad scheduled editions is kept in its state: an edition that failed,
+or that the offline engine wrote because the LLM failed, lengthens it; one the LLM wrote,
+or the offline engine by the guild's choice, ends it; a quiet day leaves it as it is. At
+three in a row, and again at every third one after, an error is logged and the guild's
+admin channel, if it has one, gets a short note: once every few days at worst, never
+every tick.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Final
 
 import discord
 from discord.ext import commands, tasks
 
 from snitch.bot.client import SnitchBot
 from snitch.bot.replies import NO_PINGS, post_edition
-from snitch.editions import NothingToReport
+from snitch.editions import NothingToReport, fell_back
 from snitch.errors import SnitchError
 from snitch.guilds.scheduler import Scheduler
 from snitch.guilds.settings import GuildSettings
@@ -29,7 +37,19 @@ from snitch.privacy import expire_before
 
 log = get_logger(__name__)
 
+ALERT_EVERY: Final = 3  # bad editions in a row before (and between) alerts
+
 EditionChannel = discord.TextChannel | discord.Thread | discord.VoiceChannel | discord.StageChannel
+
+
+def alert_text(streak: int) -> str:
+    """What the admin channel is told when editions keep going wrong."""
+    return (
+        f"Heads up: the last {streak} scheduled editions failed, or fell back to the offline "
+        "engine because the LLM failed. Check the bot's logs, the LLM's key and quota, and "
+        "that I can still post in the edition channel. (`/snitch config llm: False` writes "
+        "offline on purpose.)"
+    )
 
 
 class EditionChannelError(SnitchError):
@@ -63,15 +83,24 @@ class EditionJobs(commands.Cog):
         """Publish every edition due at ``now``, each exactly once; the guild ids published."""
 
         async def publish(settings: GuildSettings, slot: datetime) -> None:
-            await self._publish(settings, slot, now)
+            try:
+                ok = await self._publish(settings, slot, now)
+            except Exception:
+                await self._tally(settings, ok=False)
+                raise  # the scheduler logs it
+            if ok is not None:
+                await self._tally(settings, ok=ok)
 
         return await Scheduler(self.bot.services.state, publish).tick(now)
 
-    async def _publish(self, settings: GuildSettings, slot: datetime, now: datetime) -> None:
-        """One guild's scheduled edition: write, post, archive (the scheduler has claimed it)."""
+    async def _publish(self, settings: GuildSettings, slot: datetime, now: datetime) -> bool | None:
+        """One guild's scheduled edition: write, post, archive (the scheduler has claimed it).
+
+        Returns whether the edition counts as good (False: the LLM failed and the offline
+        engine stood in), or None when nothing was written (no channel, a quiet day)."""
         if settings.edition_channel_id is None:
             log.warning("scheduled edition skipped: no edition channel", guild=settings.guild_id)
-            return
+            return None
         channel = await self._edition_channel(settings)
         services = self.bot.services
         since = await services.editions.window_for(settings, now)
@@ -88,7 +117,7 @@ class EditionJobs(commands.Cog):
             note = voice_of(get_persona(settings.persona)).empty_news
             await channel.send(note, allowed_mentions=NO_PINGS)
             log.info("quiet edition", guild=settings.guild_id, reason=str(quiet))
-            return
+            return None
         posted = await post_edition(channel, written.messages)
         await services.editions.archive_published(
             settings,
@@ -98,19 +127,55 @@ class EditionJobs(commands.Cog):
             channel_id=str(channel.id),
             discord_message_ids=[str(message.id) for message in posted],
         )
+        return not fell_back(written.newsletter)
+
+    async def _tally(self, settings: GuildSettings, *, ok: bool) -> None:
+        """Count the edition in the guild's run of bad ones; alert at every third in a row.
+        Never raises: the edition itself is done (or already failed and logged)."""
+        guild_id = settings.guild_id
+        try:
+            streak = await self.bot.services.state.record_edition(guild_id, ok)
+        except Exception:
+            log.exception("edition streak not recorded", guild=guild_id, ok=ok)
+            return
+        if ok or streak % ALERT_EVERY:
+            return
+        log.error(
+            "scheduled editions keep failing",
+            guild=guild_id,
+            streak=streak,
+            admin_channel=settings.admin_channel_id,
+        )
+        if settings.admin_channel_id is None:
+            return
+        try:
+            channel = await self._guild_channel(
+                settings, settings.admin_channel_id, "admin channel", "alerts"
+            )
+            await channel.send(alert_text(streak), allowed_mentions=NO_PINGS)
+        except (EditionChannelError, discord.HTTPException) as exc:
+            log.warning("admin channel not told", guild=guild_id, problem=str(exc)[:300])
 
     async def _edition_channel(self, settings: GuildSettings) -> EditionChannel:
         """The guild's edition channel; an error (logged by the scheduler) if it is gone,
         hidden from the bot, not a channel one can post in, or in another server."""
-        channel_id = int(settings.edition_channel_id or 0)
+        channel_id = settings.edition_channel_id or "0"
+        return await self._guild_channel(settings, channel_id, "edition channel", "editions")
+
+    async def _guild_channel(
+        self, settings: GuildSettings, channel_id_text: str, name: str, posts: str
+    ) -> EditionChannel:
+        """The guild's ``name`` channel, for its ``posts``; ``EditionChannelError`` if it is
+        gone, hidden from the bot, not a channel one can post in, or in another server."""
+        channel_id = int(channel_id_text)
         channel = self.bot.get_channel(channel_id)
         if channel is None:
             try:
                 channel = await self.bot.fetch_channel(channel_id)
             except (discord.NotFound, discord.Forbidden) as exc:
-                raise EditionChannelError(f"edition channel {channel_id} is gone") from exc
+                raise EditionChannelError(f"{name} {channel_id} is gone") from exc
         if not isinstance(channel, EditionChannel) or str(channel.guild.id) != settings.guild_id:
-            raise EditionChannelError(f"channel {channel_id} cannot take this guild's editions")
+            raise EditionChannelError(f"channel {channel_id} cannot take this guild's {posts}")
         return channel
 
     @tasks.loop(seconds=60.0)
