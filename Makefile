@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Local stand-ins for Azure services, used by the tests (they skip without them, except in
-# CI): Azurite for Blob storage, a Cosmos DB-compatible server. From npm, into .tools/.
-NPM_TOOLS := azurite@3.37.0 @vercel/cosmosdb-server@1.0.1
+# CI): Azurite (Blob), a Cosmos DB-compatible server, rhea (an AMQP broker for Service Bus
+# tests). From the npm registry, into .tools/ (not committed).
+NPM_TOOLS := azurite@3.37.0 @vercel/cosmosdb-server@1.0.1 rhea@3.0.5
 TOOLS_STAMP := .tools/.installed-$(shell echo '$(NPM_TOOLS)' | cksum | cut -d' ' -f1)
 
 $(TOOLS_STAMP):
