@@ -1,4 +1,4 @@
-"""``snitch run`` (the bot), ``snitch serve`` (its HTTP endpoint), ``snitch commands``."""
+"""The Discord entry points: ``run`` (the bot), ``serve`` (HTTP), ``gateway``, ``commands``."""
 
 from __future__ import annotations
 
@@ -163,3 +163,42 @@ async def register(token: str, guild_id: str | None) -> int:
     finally:
         await bot.close()
     return len(registered)
+
+
+@app.command("gateway")
+def gateway(ctx: typer.Context) -> None:
+    """Forward server messages to Service Bus for the Azure Functions (no commands here)."""
+    settings = settings_of(ctx)
+    with user_errors():
+        token = settings.discord.token
+        if token is None or not token.get_secret_value():
+            raise ConfigError(TOKEN_HELP)
+        try:
+            asyncio.run(_gateway(settings, token.get_secret_value()))
+        except KeyboardInterrupt:
+            typer.echo("stopped", err=True)
+
+
+async def _gateway(settings: Settings, token: str) -> None:
+    """The Service Bus sender, then the gateway, in one event loop."""
+    import discord
+
+    from snitch.bot.client import use_api_base
+    from snitch.bot.gateway import Forwarder
+    from snitch.queues.servicebus import EnvelopeSender, open_servicebus
+    from snitch.telemetry import configure_telemetry
+
+    use_api_base(settings.discord.api_base)
+    configure_telemetry(settings)
+    async with open_servicebus(settings.servicebus) as client:
+        sender = EnvelopeSender(client, settings.servicebus.messages_queue)
+        try:
+            async with Forwarder(sender.send) as forwarder:
+                await forwarder.start(token)
+        except discord.LoginFailure:
+            raise DiscordRefused(
+                "Discord refused the token (SNITCH_DISCORD__TOKEN): copy it again from the "
+                "developer portal's Bot page"
+            ) from None
+        finally:
+            await sender.close()

@@ -166,6 +166,22 @@ class LiveIngest:
             del self._submitted[key]
         return submitted
 
+    async def store_now(
+        self,
+        messages: Sequence[Message],
+        *,
+        guild: Guild | None = None,
+        channels: Sequence[Channel] = (),
+    ) -> int:
+        """Store, embed and index at once, bypassing the queue: for a consumer (the Functions'
+        message processor) whose invocation must not end before the work is done, so that a
+        failure is retried by its own queue. Returns how many messages the rules kept."""
+        self.know(guild, channels)
+        kept = await self.kept(messages)
+        if kept:
+            await self._worker.process(Delivery(id=-1, messages=tuple(kept)))
+        return len(kept)
+
     async def delete(self, message_ids: Sequence[str]) -> int:
         """Remove messages from the vectors and the store, now and when still queued."""
         for message_id in message_ids:

@@ -137,6 +137,10 @@ class InteractionJobQueue:
                 continue
             await self.done(job)
 
+    async def reachable(self) -> None:
+        """Raise unless the queue answers (a peek): for health checks."""
+        await self._receiver.is_empty()
+
     async def close(self) -> None:
         """Close the SDK sender and receivers (not the client)."""
         await asyncio.gather(self._sender.close(), self._receiver.close())

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from snitch.interactions.jobs import InteractionJob
-from snitch.models import Message
+from snitch.models import Channel, Guild, Message
 
 SCHEMA_VERSION: Final = 1
 MESSAGES_UPSERTED: Final = "messages.upserted"
@@ -59,6 +59,10 @@ class MessagesUpserted(_Envelope):
 
     kind: Literal["messages.upserted"] = MESSAGES_UPSERTED
     messages: tuple[Message, ...] = Field(min_length=1)
+    # The guild and channels the messages belong to, so the consumer can store their names
+    # (and a store with foreign keys has the rows the messages point at).
+    guild: Guild | None = None
+    channels: tuple[Channel, ...] = ()
 
 
 class MessagesDeleted(_Envelope):

@@ -1,0 +1,1 @@
+"""The Azure Functions deployment: thin triggers over the bot's own services."""

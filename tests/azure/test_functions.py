@@ -1,0 +1,273 @@
+"""The Functions app, called as the host calls it: its registered functions, with
+``azure.functions`` request, timer and Service Bus message objects.
+
+The runtime behind them is the real one (services on a scratch SQLite store, the bot
+logged in over HTTP against the fake Discord); only the Service Bus sender of deferred
+commands is replaced by a list, whose jobs the tests hand to ``interaction_worker`` as the
+queue would, in the envelope the real sender writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+import discord
+import pytest
+from aiohttp.test_utils import TestServer
+from azure.functions.servicebus import ServiceBusMessage
+from azure.functions.timer import TimerRequest
+
+from snitch.azure import functions
+from snitch.azure.runtime import AzureRuntime, open_runtime
+from snitch.interactions.jobs import InteractionJob
+from snitch.memory.embeddings import LocalEmbedder
+from snitch.models import Author, Channel, Guild, Message
+from snitch.queues.schema import (
+    InteractionJobMessage,
+    MessagesDeleted,
+    MessagesUpserted,
+    QueueMessage,
+    encode,
+    queue_message_id,
+)
+from tests.bot import payloads
+from tests.bot.conftest import START, make_settings
+from tests.bot.fake_discord import FakeDiscord
+from tests.interactions.signing import PUBLIC_KEY_HEX, signed
+
+FUNCTIONS = {str(fn.get_function_name()): fn for fn in functions.app.get_functions()}
+
+
+def user_function(name: str) -> Callable[..., Awaitable[Any]]:
+    function: Callable[..., Awaitable[Any]] = FUNCTIONS[name].get_user_function()
+    return function
+
+
+@dataclass
+class Azure:
+    """The app's runtime, the fake Discord, the jobs sent, and the clock."""
+
+    discord: FakeDiscord
+    jobs: list[InteractionJob] = field(default_factory=list)
+    now: datetime = START
+    fail_queue: bool = False
+
+    async def runtime(self) -> AzureRuntime:
+        return await functions.runtime.get()
+
+
+@pytest.fixture
+async def azure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_embedder: LocalEmbedder
+) -> AsyncIterator[Azure]:
+    fake = FakeDiscord()
+    server = TestServer(fake.app(), host="127.0.0.1")
+    await server.start_server()
+    base = f"http://127.0.0.1:{server.port}/api/v10"
+    monkeypatch.setattr(discord.http.Route, "BASE", base)  # restored after the test
+    state = Azure(fake)
+    settings = make_settings(
+        tmp_path, discord={"token": "test-token", "public_key": PUBLIC_KEY_HEX, "api_base": base}
+    )
+
+    async def send(job: InteractionJob) -> None:
+        state.jobs.append(job)
+
+    async def queue_check() -> None:
+        if state.fail_queue:
+            raise ConnectionError("the namespace is unreachable")
+
+    async def factory(stack: AsyncExitStack) -> AzureRuntime:
+        return await open_runtime(
+            stack,
+            settings,
+            send,
+            queue_check=queue_check,
+            embedder=shared_embedder,
+            clock=lambda: state.now,
+        )
+
+    functions.runtime.use(factory)
+    try:
+        yield state
+    finally:
+        await functions.runtime.close()
+        await server.close()
+
+
+def http_request(payload: dict[str, Any], *, tamper: bool = False) -> func.HttpRequest:
+    body, headers = signed(payload)
+    return func.HttpRequest(
+        method="POST",
+        url="https://snitch.example/api/discord/interactions",
+        headers=headers,
+        body=body + (b" " if tamper else b""),
+    )
+
+
+def bus_message(envelope: QueueMessage, *, delivery_count: int = 1) -> ServiceBusMessage:
+    return ServiceBusMessage(
+        body=encode(envelope),
+        message_id=queue_message_id(envelope),
+        delivery_count=delivery_count,
+        application_properties={},
+        user_properties={},
+    )
+
+
+def chat(count: int, *, start: datetime) -> MessagesUpserted:
+    guild = Guild(id=payloads.GUILD_ID, name="Test Server")
+    channel = Channel(id=payloads.GENERAL_ID, guild_id=payloads.GUILD_ID, name="general")
+    people = [Author(id=payloads.ALICE.id, name="alice"), Author(id=payloads.BOB.id, name="bob")]
+    lines = [
+        "the cake is a lie!!",
+        "no way, I baked it myself",
+        "then why is it cardboard?",
+        "because you ate the real one",
+    ]
+    messages = tuple(
+        Message(
+            id=payloads.snowflake(start + timedelta(minutes=i), i),
+            guild_id=payloads.GUILD_ID,
+            channel_id=payloads.GENERAL_ID,
+            author=people[i % 2],
+            content=lines[i % len(lines)],
+            timestamp=start + timedelta(minutes=i),
+        )
+        for i in range(count)
+    )
+    return MessagesUpserted(messages=messages, guild=guild, channels=(channel,))
+
+
+def test_the_app_registers_the_five_functions_with_their_triggers() -> None:
+    assert set(FUNCTIONS) == {
+        "discord_interactions",
+        "interaction_worker",
+        "message_processor",
+        "timer_newsletter",
+        "health_check",
+    }
+    triggers = {name: trigger_of(name) for name in FUNCTIONS}
+    assert triggers["discord_interactions"]["route"] == "discord/interactions"
+    assert triggers["discord_interactions"]["authLevel"] == func.AuthLevel.ANONYMOUS
+    assert triggers["health_check"]["route"] == "health"
+    assert triggers["interaction_worker"]["queueName"] == "interactions"
+    assert triggers["message_processor"]["queueName"] == "message-processing"
+    assert triggers["timer_newsletter"]["schedule"] == "0 */5 * * * *"
+
+
+def trigger_of(name: str) -> dict[str, Any]:
+    trigger = FUNCTIONS[name].get_trigger()
+    assert trigger is not None
+    described: dict[str, Any] = trigger.get_dict_repr()
+    return described
+
+
+async def test_a_signed_ping_gets_a_pong_and_a_bad_signature_401(azure: Azure) -> None:
+    endpoint = user_function("discord_interactions")
+
+    pong = await endpoint(http_request({"type": 1}))
+    refused = await endpoint(http_request({"type": 1}, tamper=True))
+
+    assert (pong.status_code, json.loads(pong.get_body())) == (200, {"type": 1})
+    assert refused.status_code == 401
+    assert azure.discord.sent == []
+
+
+async def test_a_deferred_command_goes_through_the_queue_to_the_worker(azure: Azure) -> None:
+    endpoint = user_function("discord_interactions")
+    worker = user_function("interaction_worker")
+    payload = payloads.interaction("snitch forget-me", user=payloads.CAROL)
+    azure.discord.expect_interaction(payload["token"], payload["channel_id"])
+    azure.discord.rate_limit("/messages/@original", times=1)
+
+    response = await endpoint(http_request(payload))
+    assert json.loads(response.get_body()) == {"type": 5, "data": {"flags": 64}}
+    [job] = azure.jobs
+    assert job.interaction_id == payload["id"]
+
+    await worker(bus_message(InteractionJobMessage(job=job)))
+
+    [answer] = azure.discord.replies()
+    assert answer.via == "original"
+    assert "Done." in answer.body["content"]
+    assert answer.body["allowed_mentions"] == {"parse": []}
+    assert azure.discord.rate_limited  # the 429 was waited out, not fatal
+
+
+async def test_the_message_processor_stores_and_deletes_what_the_gateway_forwards(
+    azure: Azure,
+) -> None:
+    processor = user_function("message_processor")
+    forwarded = chat(4, start=START - timedelta(hours=2))
+    from_a_bot = forwarded.messages[0].model_copy(
+        update={
+            "id": payloads.snowflake(START, 99),
+            "author": Author(id="5", name="b", is_bot=True),
+        }
+    )
+
+    await processor(bus_message(forwarded))
+    await processor(bus_message(MessagesUpserted(messages=(from_a_bot,))))
+    gone = forwarded.messages[0].id
+    await processor(bus_message(MessagesDeleted(message_ids=(gone,), guild_id=payloads.GUILD_ID)))
+    # A message that can never be read is logged and completed, not retried.
+    await processor(
+        ServiceBusMessage(
+            body=b'{"kind": "messages.exploded", "schema_version": 1}',
+            message_id="bad",
+            application_properties={},
+            user_properties={},
+        )
+    )
+
+    store = (await azure.runtime()).services.store
+    kept = await store.messages(payloads.GUILD_ID)
+    assert [m.id for m in kept] == [m.id for m in forwarded.messages[1:]]
+    [channel] = await store.channels(payloads.GUILD_ID)
+    assert channel.name == "general"
+
+
+async def test_the_timer_publishes_a_due_edition_exactly_once(azure: Azure) -> None:
+    processor = user_function("message_processor")
+    timer = user_function("timer_newsletter")
+    await processor(bus_message(chat(12, start=START - timedelta(hours=3))))
+    state = (await azure.runtime()).services.state
+    settings = (await state.settings(payloads.GUILD_ID)).updated(
+        edition_channel_id=payloads.NEWS_ID, schedule="daily 18:00", timezone="UTC"
+    )
+    await state.save_settings(settings, azure.now)
+
+    azure.now = START.replace(hour=18, minute=2)
+    await timer(TimerRequest(past_due=False))
+    await timer(TimerRequest(past_due=True))  # a second instance, or a late retry
+
+    posted = azure.discord.messages_in(payloads.NEWS_ID)
+    assert posted, "no edition was posted"
+    assert all(sent.body["allowed_mentions"] == {"parse": []} for sent in posted)
+    assert sum(1 for sent in posted if "content" in sent.body) == 1  # one masthead: once
+
+
+async def test_health_is_200_when_everything_answers_and_503_when_not(azure: Azure) -> None:
+    health = user_function("health_check")
+    request = func.HttpRequest(method="GET", url="https://snitch.example/api/health", body=b"")
+
+    ok = await health(request)
+    azure.fail_queue = True
+    broken = await health(request)
+
+    assert ok.status_code == 200
+    report = json.loads(ok.get_body())
+    assert report["healthy"] is True
+    assert set(report["checks"]) == {"store", "vectors", "queue"}
+    assert broken.status_code == 503
+    failed = json.loads(broken.get_body())["checks"]["queue"]
+    assert failed["ok"] is False
+    assert "unreachable" in failed["error"]
