@@ -55,6 +55,7 @@ bench: install
 	$(BIN)/python bench/llm_tokens.py
 	$(BIN)/python bench/memory_throughput.py
 	$(BIN)/python bench/factcheck_latency.py
+	$(BIN)/python bench/interactions_serve.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
