@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NoReturn
 
-import pytest
+from tests.local_servers import stop, unavailable
 
 HOST: Final = "127.0.0.1"
 ACCOUNT: Final = "devstoreaccount1"
@@ -33,15 +33,11 @@ REPO: Final = Path(__file__).resolve().parent.parent
 LOCAL_BIN: Final = REPO / ".tools" / "node_modules" / ".bin" / "azurite-blob"
 INSTALL_HINT: Final = "npm install --prefix .tools azurite@3.37.0"
 START_TIMEOUT_SECONDS: Final = 60
-STOP_TIMEOUT_SECONDS: Final = 15
 _LISTENING: Final = re.compile(r"successfully listens on https?://[^\s:]+:(\d+)")
 
 
 def _unavailable(reason: str) -> NoReturn:
-    """Skip locally; fail under CI, where a silently skipped Blob leg is a bug."""
-    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-        pytest.fail(f"CI must run the Azurite Blob tests, but {reason}", pytrace=False)
-    pytest.skip(reason)
+    unavailable("Azurite Blob", reason)
 
 
 def find_azurite() -> Path | None:
@@ -72,18 +68,6 @@ class Azurite:
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
             f"BlobEndpoint={self.blob_endpoint};"
         )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate the server we started (by its own handle), killing it if it lingers."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT_SECONDS)
 
 
 def _start(binary: Path, workdir: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -117,9 +101,9 @@ def _start(binary: Path, workdir: Path, log: Path) -> tuple[subprocess.Popen[byt
                 break
             time.sleep(0.05)
     except BaseException:
-        _stop(process)
+        stop(process)
         raise
-    _stop(process)
+    stop(process)
     raise RuntimeError(
         f"{binary} did not report a listening port within {START_TIMEOUT_SECONDS}s "
         f"(exit code {process.returncode})\n{log.read_text(errors='replace')}"
@@ -139,6 +123,6 @@ def azurite() -> Iterator[Azurite]:
         try:
             yield Azurite(host=HOST, port=port, log=log)
         finally:
-            _stop(process)
+            stop(process)
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -22,13 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NoReturn
 
-import pytest
-
+from tests.local_servers import stop, unavailable
 from tests.pg_cluster import free_port
 
 HOST: Final = "127.0.0.1"
 START_TIMEOUT_SECONDS: Final = 60
-STOP_TIMEOUT_SECONDS: Final = 15
 HEARTBEAT: Final = "/api/v2/heartbeat"
 
 # Loopback only: never send the heartbeat through a proxy from the environment.
@@ -36,10 +34,7 @@ _DIRECT: Final = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _unavailable(reason: str) -> NoReturn:
-    """Skip locally; fail under CI, where a silently skipped Chroma server leg is a bug."""
-    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-        pytest.fail(f"CI must run the Chroma server tests, but {reason}", pytrace=False)
-    pytest.skip(reason)
+    unavailable("Chroma server", reason)
 
 
 def find_chroma() -> Path | None:
@@ -68,18 +63,6 @@ def _answers(port: int) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate the server we started (by its own handle), killing it if it lingers."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT_SECONDS)
 
 
 def _start(chroma: Path, data: Path, log: Path) -> tuple[subprocess.Popen[bytes], int, float]:
@@ -112,9 +95,9 @@ def _start(chroma: Path, data: Path, log: Path) -> tuple[subprocess.Popen[bytes]
                     break
                 time.sleep(0.05)
         except BaseException:
-            _stop(process)
+            stop(process)
             raise
-        _stop(process)
+        stop(process)
         if attempt == 2 or not exited_by_itself:
             output_text = log.read_text(errors="replace")
             raise RuntimeError(
@@ -137,6 +120,6 @@ def chroma_server() -> Iterator[ChromaServer]:
         try:
             yield ChromaServer(host=HOST, port=port, path=data, log=log, started_in=started_in)
         finally:
-            _stop(process)
+            stop(process)
     finally:
         shutil.rmtree(root, ignore_errors=True)

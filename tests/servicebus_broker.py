@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NoReturn
 
-import pytest
+from tests.local_servers import stop, unavailable
 
 HOST: Final = "127.0.0.1"
 REPO: Final = Path(__file__).resolve().parent.parent
@@ -31,15 +31,11 @@ SCRIPT: Final = Path(__file__).resolve().parent / "servicebus_broker.js"
 NODE_MODULES: Final = REPO / ".tools" / "node_modules"
 INSTALL_HINT: Final = "npm install --prefix .tools rhea@3.0.5"
 START_TIMEOUT_SECONDS: Final = 30
-STOP_TIMEOUT_SECONDS: Final = 10
 _LISTENING: Final = re.compile(r"^LISTENING (\d+)$", re.MULTILINE)
 
 
 def _unavailable(reason: str) -> NoReturn:
-    """Skip locally; fail under CI, where a silently skipped Service Bus leg is a bug."""
-    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-        pytest.fail(f"CI must run the Service Bus tests, but {reason}", pytrace=False)
-    pytest.skip(reason)
+    unavailable("Service Bus", reason)
 
 
 def _node_env() -> dict[str, str]:
@@ -81,20 +77,6 @@ class ServiceBusBroker:
         )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate the broker we started (by its own handle), killing it if it lingers."""
-    if process.stdin is not None:
-        process.stdin.close()
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT_SECONDS)
-
-
 @contextmanager
 def servicebus_broker(
     *, lock_duration_ms: int = 30_000, duplicate_window_ms: int = 600_000
@@ -131,7 +113,7 @@ def servicebus_broker(
             port = _wait_for_port(process, log)
             yield ServiceBusBroker(host=HOST, port=port, log=log)
         finally:
-            _stop(process)
+            stop(process)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -144,7 +126,7 @@ def _wait_for_port(process: subprocess.Popen[bytes], log: Path) -> int:
         if process.poll() is not None:
             break
         time.sleep(0.02)
-    _stop(process)
+    stop(process)
     raise RuntimeError(
         f"{SCRIPT.name} did not report a port within {START_TIMEOUT_SECONDS}s "
         f"(exit code {process.returncode})\n{log.read_text(errors='replace')}"

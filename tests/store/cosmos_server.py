@@ -9,7 +9,6 @@ the Cosmos DB tests are skipped, except under CI (``CI`` set), which must run th
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NoReturn
 
-import pytest
+from tests.local_servers import stop, unavailable
 
 HOST: Final = "127.0.0.1"
 # The Azure Cosmos DB emulator's well-known key, public in Microsoft's documentation. The
@@ -34,15 +33,11 @@ PACKAGE_DIR: Final = REPO / ".tools" / "node_modules" / "@vercel" / "cosmosdb-se
 SCRIPT: Final = Path(__file__).with_name("cosmos_server.js")
 INSTALL_HINT: Final = "npm install --prefix .tools @vercel/cosmosdb-server@1.0.1"
 START_TIMEOUT_SECONDS: Final = 30
-STOP_TIMEOUT_SECONDS: Final = 10
 _LISTENING: Final = re.compile(r"listening on port (\d+)")
 
 
 def _unavailable(reason: str) -> NoReturn:
-    """Skip locally; fail under CI, where a silently skipped Cosmos DB leg is a bug."""
-    if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
-        pytest.fail(f"CI must run the Cosmos DB tests, but {reason}", pytrace=False)
-    pytest.skip(reason)
+    unavailable("Cosmos DB", reason)
 
 
 def find_node() -> Path | None:
@@ -71,18 +66,6 @@ class CosmosServer:
         return f"https://{self.host}:{self.port}/"
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Terminate the server we started (by its own handle), killing it if it lingers."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT_SECONDS)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT_SECONDS)
-
-
 def _start(node: Path, package: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
     """Start the server and wait for the line that says which port it bound."""
     with log.open("ab") as output:
@@ -102,9 +85,9 @@ def _start(node: Path, package: Path, log: Path) -> tuple[subprocess.Popen[bytes
                 break
             time.sleep(0.05)
     except BaseException:
-        _stop(process)
+        stop(process)
         raise
-    _stop(process)
+    stop(process)
     raise RuntimeError(
         f"{SCRIPT.name} did not report a listening port within {START_TIMEOUT_SECONDS}s "
         f"(exit code {process.returncode})\n{log.read_text(errors='replace')}"
@@ -128,6 +111,6 @@ def cosmos_server() -> Iterator[CosmosServer]:
         try:
             yield CosmosServer(host=HOST, port=port, log=log)
         finally:
-            _stop(process)
+            stop(process)
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
+from snitch.bot.checks import ServerCommands
 from snitch.bot.client import SnitchBot
 from snitch.bot.cooldowns import per_guild, per_member
 from snitch.bot.replies import NO_PINGS
@@ -116,18 +116,11 @@ def verdict_embed(result: FactCheck) -> discord.Embed:
     return embed
 
 
-class FactChecks(commands.Cog):
+class FactChecks(ServerCommands):
     """The fact-check command."""
 
     def __init__(self, bot: SnitchBot) -> None:
         self.bot = bot
-
-    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        """Server commands only: Discord hides them in DMs (``guild_only`` is not a check
-        in discord.py), and this refuses any that slip through, before any cooldown."""
-        if interaction.guild_id is None:
-            raise app_commands.NoPrivateMessage()
-        return True
 
     @app_commands.command(name="fact-check")
     @app_commands.guild_only()

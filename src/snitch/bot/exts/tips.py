@@ -13,8 +13,8 @@ from typing import Any, Final
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
+from snitch.bot.checks import ServerCommands
 from snitch.bot.client import SnitchBot
 from snitch.bot.errors import correlation_id
 from snitch.bot.replies import reply
@@ -30,7 +30,7 @@ THANKS: Final = (
 )
 
 
-class Tips(commands.Cog):
+class Tips(ServerCommands):
     """The anonymous tip line."""
 
     def __init__(self, bot: SnitchBot) -> None:
@@ -42,8 +42,6 @@ class Tips(commands.Cog):
     @app_commands.describe(text="What you saw or heard. Moderators read it; nobody sees it's you.")
     async def tip(self, interaction: discord.Interaction[Any], text: str) -> None:
         """Send the newsroom an anonymous tip (moderators review it first)."""
-        if interaction.guild_id is None:
-            raise app_commands.NoPrivateMessage()
         services = self.bot.services
         guild_id = str(interaction.guild_id)
         try:

@@ -16,8 +16,8 @@ from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
+from snitch.bot.checks import ServerCommands
 from snitch.bot.client import SnitchBot
 from snitch.bot.cooldowns import per_guild, per_member
 from snitch.bot.exts.admin._settings import (
@@ -86,7 +86,7 @@ def _settings_embed(title: str, lines: list[str]) -> discord.Embed:
     return discord.Embed(title=title, description="\n".join(lines), colour=SETTINGS_COLOUR)
 
 
-class Admin(commands.Cog):
+class Admin(ServerCommands):
     """``/snitch``: configuration, status, privacy, tip review and backfill."""
 
     snitch = app_commands.Group(
@@ -97,12 +97,6 @@ class Admin(commands.Cog):
 
     def __init__(self, bot: SnitchBot) -> None:
         self.bot = bot
-
-    async def interaction_check(self, interaction: Interaction, /) -> bool:
-        """Before any subcommand's own checks: server only (Discord enforces it too)."""
-        if interaction.guild_id is None:
-            raise app_commands.NoPrivateMessage()
-        return True
 
     # --- moderators -------------------------------------------------------------------
 

@@ -15,8 +15,8 @@ from typing import Any, Final, TypeVar
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
+from snitch.bot.checks import ServerCommands
 from snitch.bot.client import SnitchBot
 from snitch.bot.cooldowns import per_guild, per_member
 from snitch.bot.replies import DEFERS_PRIVATELY, post_edition, reply
@@ -87,18 +87,11 @@ def _may_read(interaction: Interaction, channel: discord.TextChannel) -> bool:
     return permissions.view_channel and permissions.read_message_history
 
 
-class Editions(commands.Cog):
+class Editions(ServerCommands):
     """Editions on demand."""
 
     def __init__(self, bot: SnitchBot) -> None:
         self.bot = bot
-
-    async def interaction_check(self, interaction: discord.Interaction[Any], /) -> bool:
-        """Server commands only: Discord hides them in DMs (``guild_only`` is not a check
-        in discord.py), and this refuses any that slip through, before any cooldown."""
-        if interaction.guild_id is None:
-            raise app_commands.NoPrivateMessage()
-        return True
 
     @app_commands.command(name="breaking-news", extras={DEFERS_PRIVATELY: True})
     @app_commands.guild_only()
