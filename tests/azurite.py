@@ -14,14 +14,13 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NoReturn
 
-from tests.local_servers import stop, unavailable
+from tests.local_servers import stop, unavailable, wait_for_port
 
 HOST: Final = "127.0.0.1"
 ACCOUNT: Final = "devstoreaccount1"
@@ -92,22 +91,7 @@ def _start(binary: Path, workdir: Path, log: Path) -> tuple[subprocess.Popen[byt
             stderr=subprocess.STDOUT,
             env={**os.environ, "NO_COLOR": "1"},
         )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if match := _LISTENING.search(log.read_text(errors="replace")):
-                return process, int(match[1])
-            if process.poll() is not None:
-                break
-            time.sleep(0.05)
-    except BaseException:
-        stop(process)
-        raise
-    stop(process)
-    raise RuntimeError(
-        f"{binary} did not report a listening port within {START_TIMEOUT_SECONDS}s "
-        f"(exit code {process.returncode})\n{log.read_text(errors='replace')}"
-    )
+    return process, wait_for_port(process, log, _LISTENING, START_TIMEOUT_SECONDS)
 
 
 @contextmanager

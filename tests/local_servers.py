@@ -4,7 +4,10 @@ look-alikes, a Chroma server): skip-or-fail when one is missing, and stopping on
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import time
+from pathlib import Path
 from typing import Final, NoReturn
 
 import pytest
@@ -36,3 +39,26 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=STOP_TIMEOUT_SECONDS)
+
+
+def wait_for_port(
+    process: subprocess.Popen[bytes], log: Path, listening: re.Pattern[str], timeout: float
+) -> int:
+    """The port a server prints (``listening`` captures it) into ``log`` once it is bound;
+    the server is stopped, and the log shown, if it dies or stays silent."""
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if match := listening.search(log.read_text(errors="replace")):
+                return int(match[1])
+            if process.poll() is not None:
+                break
+            time.sleep(0.05)
+    except BaseException:
+        stop(process)
+        raise
+    stop(process)
+    raise RuntimeError(
+        f"{process.args!r} did not report a listening port within {timeout}s "
+        f"(exit code {process.returncode})\n{log.read_text(errors='replace')}"
+    )

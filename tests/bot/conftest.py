@@ -28,6 +28,7 @@ from snitch.memory.embeddings import LocalEmbedder
 from snitch.tips import generate_key
 from tests.bot import payloads
 from tests.bot.fake_discord import FakeDiscord, Sent
+from tests.fake_llm import FakeLLMServer
 
 START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -122,6 +123,20 @@ def make_settings(tmp_path: Path, **changes: Any) -> Settings:
         data_dir=tmp_path / "data",
         tips={"key": generate_key()},
         **changes,
+    )
+
+
+def llm_settings(tmp_path: Path, server: FakeLLMServer) -> Settings:
+    """Scratch settings whose LLM is the fake OpenAI-compatible server (no SDK retries)."""
+    return make_settings(
+        tmp_path,
+        llm={
+            "provider": "openai",
+            "base_url": server.openai_base_url,
+            "api_key": "test-key",
+            "model": "fake-model",
+            "max_retries": 0,
+        },
     )
 
 

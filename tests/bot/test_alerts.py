@@ -19,7 +19,7 @@ import structlog
 
 from snitch.memory.embeddings import LocalEmbedder
 from tests.bot import payloads
-from tests.bot.conftest import Harness, make_settings, running_bot
+from tests.bot.conftest import Harness, llm_settings, running_bot
 from tests.bot.fake_discord import Sent
 from tests.bot.test_editions import assert_never_pings, configure, feud
 from tests.bot.test_editions_llm import answer
@@ -83,16 +83,7 @@ async def world(
     switch: SwitchableLLM,
 ) -> AsyncIterator[World]:
     """A guild with daily editions in #news and #random as its admin channel."""
-    settings = make_settings(
-        tmp_path,
-        llm={
-            "provider": "openai",
-            "base_url": llm.openai_base_url,
-            "api_key": "test-key",
-            "model": "fake-model",
-            "max_retries": 0,
-        },
-    )
+    settings = llm_settings(tmp_path, llm)
     async with running_bot(monkeypatch, settings, shared_embedder) as harness:
         await configure(
             harness,

@@ -18,7 +18,7 @@ import pytest
 
 from snitch.memory.embeddings import LocalEmbedder
 from tests.bot import payloads
-from tests.bot.conftest import Harness, make_settings, running_bot
+from tests.bot.conftest import Harness, llm_settings, running_bot
 from tests.bot.test_editions import FEUD, configure, feud, opt_out, text_of
 from tests.bot.test_schedule import jobs
 from tests.fake_llm import FakeLLMServer, Recorded, Reply
@@ -66,16 +66,7 @@ async def world(
     llm: FakeLLMServer,
 ) -> AsyncIterator[World]:
     """Chat stored, then Carol opts out and #secret is excluded."""
-    settings = make_settings(
-        tmp_path,
-        llm={
-            "provider": "openai",
-            "base_url": llm.openai_base_url,
-            "api_key": "test-key",
-            "model": "fake-model",
-            "max_retries": 0,
-        },
-    )
+    settings = llm_settings(tmp_path, llm)
     async with running_bot(monkeypatch, settings, shared_embedder) as harness:
         carol = payloads.CAROL
         ids = await feud(

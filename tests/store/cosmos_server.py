@@ -13,14 +13,13 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, NoReturn
 
-from tests.local_servers import stop, unavailable
+from tests.local_servers import stop, unavailable, wait_for_port
 
 HOST: Final = "127.0.0.1"
 # The Azure Cosmos DB emulator's well-known key, public in Microsoft's documentation. The
@@ -76,22 +75,7 @@ def _start(node: Path, package: Path, log: Path) -> tuple[subprocess.Popen[bytes
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if match := _LISTENING.search(log.read_text(errors="replace")):
-                return process, int(match[1])
-            if process.poll() is not None:
-                break
-            time.sleep(0.05)
-    except BaseException:
-        stop(process)
-        raise
-    stop(process)
-    raise RuntimeError(
-        f"{SCRIPT.name} did not report a listening port within {START_TIMEOUT_SECONDS}s "
-        f"(exit code {process.returncode})\n{log.read_text(errors='replace')}"
-    )
+    return process, wait_for_port(process, log, _LISTENING, START_TIMEOUT_SECONDS)
 
 
 @contextmanager

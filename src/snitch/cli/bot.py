@@ -20,6 +20,12 @@ TOKEN_HELP = (
 )
 
 
+REFUSED_TOKEN = (
+    "Discord refused the token (SNITCH_DISCORD__TOKEN): copy it again from the developer "
+    "portal's Bot page"
+)
+
+
 class DiscordRefused(SnitchError):
     """Discord turned the bot away; the message says what to change."""
 
@@ -57,10 +63,7 @@ async def _run(settings: Settings, token: str) -> None:
             async with bot:
                 await bot.start(token)
         except discord.LoginFailure:
-            raise DiscordRefused(
-                "Discord refused the token (SNITCH_DISCORD__TOKEN): copy it again from the "
-                "developer portal's Bot page"
-            ) from None
+            raise DiscordRefused(REFUSED_TOKEN) from None
         except discord.PrivilegedIntentsRequired:
             raise DiscordRefused(
                 "the Message Content intent is off: turn on 'Message Content Intent' on the "
@@ -156,10 +159,7 @@ async def register(token: str, guild_id: str | None) -> int:
             bot.tree.copy_global_to(guild=target)
         registered = await bot.tree.sync(guild=target)
     except discord.LoginFailure:
-        raise DiscordRefused(
-            "Discord refused the token (SNITCH_DISCORD__TOKEN): copy it again from the "
-            "developer portal's Bot page"
-        ) from None
+        raise DiscordRefused(REFUSED_TOKEN) from None
     finally:
         await bot.close()
     return len(registered)
@@ -196,9 +196,6 @@ async def _gateway(settings: Settings, token: str) -> None:
             async with Forwarder(sender.send) as forwarder:
                 await forwarder.start(token)
         except discord.LoginFailure:
-            raise DiscordRefused(
-                "Discord refused the token (SNITCH_DISCORD__TOKEN): copy it again from the "
-                "developer portal's Bot page"
-            ) from None
+            raise DiscordRefused(REFUSED_TOKEN) from None
         finally:
             await sender.close()
