@@ -100,6 +100,8 @@ class FakeDiscord:
             f"{api}/webhooks/{{app}}/{{token}}/messages/@original", self._edit_original
         )
         app.router.add_get(f"{api}/channels/{{channel}}", self._channel)
+        app.router.add_get(f"{api}/guilds/{{guild}}", self._guild)
+        app.router.add_get(f"{api}/guilds/{{guild}}/channels", self._guild_channels)
         app.router.add_post(f"{api}/channels/{{channel}}/messages", self._create_message)
         app.router.add_get(f"{api}/channels/{{channel}}/messages", self._history)
         return app
@@ -195,6 +197,19 @@ class FakeDiscord:
         self.sent.append(Sent(channel, body, message_id, via="original"))
         self.answered.set()
         return _json(payloads.sent_message(message_id, channel, body))
+
+    async def _guild(self, request: web.Request) -> web.Response:
+        """The test server, as GET /guilds/{id} describes it (no channels, no members)."""
+        guild = payloads.guild_create()
+        if request.match_info["guild"] != guild["id"]:
+            return _json({"message": "Unknown Guild", "code": 10004}, status=404)
+        for key in ("channels", "threads", "members", "joined_at", "large", "member_count"):
+            guild.pop(key, None)
+        return _json(guild)
+
+    async def _guild_channels(self, request: web.Request) -> web.Response:
+        """The test server's channels (threads are not listed here, as on Discord)."""
+        return _json(payloads.guild_create()["channels"])
 
     async def _channel(self, request: web.Request) -> web.Response:
         """A channel of the test server, for a bot that has no gateway cache."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import discord
@@ -163,3 +164,26 @@ async def test_commands_run_without_a_gateway_cache(http: Http) -> None:
     [answer] = http.harness.discord.replies()
     assert answer.via == "original"
     assert "Done." in answer.body["content"]
+
+
+async def test_backfill_works_without_a_gateway_cache(http: Http) -> None:
+    harness = http.harness
+    bot = harness.bot
+    guild = bot.get_guild(int(payloads.GUILD_ID))
+    assert guild is not None
+    bot._connection._remove_guild(guild)
+    said = payloads.snowflake(harness.now - timedelta(hours=5))
+    harness.discord.history[payloads.GENERAL_ID].append(
+        payloads.message(said, payloads.ALICE, "from before the bot was here")
+    )
+
+    response = await http.post(
+        payloads.interaction("snitch backfill", permissions=payloads.MANAGE_GUILD)
+    )
+    assert "Reading the last" in response.json()["data"]["content"]
+    await harness.settle()
+
+    [stored] = await harness.services.store.messages_by_id([said])
+    assert stored.content == "from before the bot was here"
+    [guild_row] = await harness.services.store.guilds()
+    assert guild_row.name == "Test Server"

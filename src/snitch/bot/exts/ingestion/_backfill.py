@@ -15,7 +15,7 @@ a message twice stores it once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
@@ -55,22 +55,46 @@ def readable_channels(guild: discord.Guild) -> list[ChatChannel]:
     ]
 
 
+async def fetched_channels(guild: discord.Guild) -> list[ChatChannel]:
+    """The guild's text channels from the API, for a bot with no gateway cache (``snitch
+    serve``): Discord refuses the history of any it may not read, and the read skips those."""
+    if guild.text_channels:  # the cache knows them: none is readable
+        return []
+    try:
+        fetched = await guild.fetch_channels()
+    except discord.HTTPException:
+        log.warning("could not list the guild's channels", guild=guild.id)
+        return []
+    return [channel for channel in fetched if isinstance(channel, discord.TextChannel)]
+
+
 class Backfill:
     """Reads history into the live pipeline, one channel at a time."""
 
-    def __init__(self, ingest: LiveIngest, days: int) -> None:
+    def __init__(
+        self,
+        ingest: LiveIngest,
+        days: int,
+        fetch_guild: Callable[[int], Awaitable[discord.Guild]] | None = None,
+    ) -> None:
         self._ingest = ingest
         self._days = days
+        self._fetch_guild = fetch_guild
 
     async def guild(
         self, guild: discord.Guild, now: datetime, *, full: bool = False
     ) -> BackfillReport:
-        """Read the guild's history within its window (see the module docstring)."""
+        """Read the guild's history within its window (see the module docstring).
+
+        A bot without a gateway cache (``snitch serve``) knows a guild only by id: it asks
+        the API for the guild and its channels, and reads their history the same way."""
+        if guild.unavailable and self._fetch_guild is not None:
+            guild = await self._fetch_guild(guild.id)
         rules = await self._ingest.rules.get(str(guild.id))
         days = min(self._days, rules.settings.retention_days)
         cutoff = now - timedelta(days=days)
         spans = await self._ingest.store.channel_spans(str(guild.id))
-        channels = readable_channels(guild)
+        channels = readable_channels(guild) or await fetched_channels(guild)
         self._ingest.know(guild_of(guild), [channel_of(channel) for channel in channels])
         report = BackfillReport()
         for channel in channels:

@@ -25,7 +25,9 @@ class Ingestion(commands.Cog):
     @property
     def _backfill(self) -> Backfill:
         services = self.bot.services
-        return Backfill(services.ingest, services.settings.discord.backfill_days)
+        return Backfill(
+            services.ingest, services.settings.discord.backfill_days, self.bot.fetch_guild
+        )
 
     def _know(self, channel: ChatChannel) -> None:
         self.bot.services.ingest.know(guild_of(channel.guild), [channel_of(channel)])
