@@ -177,7 +177,8 @@ class LiveIngest:
         message processor) whose invocation must not end before the work is done, so that a
         failure is retried by its own queue. Returns how many messages the rules kept."""
         self.know(guild, channels)
-        kept = await self.kept(messages)
+        # A delete this process saw wins over a late (or redelivered) upsert of the same id.
+        kept = await self.kept([m for m in messages if m.id not in self._deleted])
         if kept:
             await self._worker.process(Delivery(id=-1, messages=tuple(kept)))
         return len(kept)
