@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from snitch.guilds.settings import GuildSettings
@@ -99,8 +98,6 @@ class LiveIngest:
             self._queue, store, guilds={}, channels={}, embedder=embedder, index=vectors
         )
         self._deleted: OrderedDict[str, None] = OrderedDict()
-        # When each queued batch (by its message ids) was submitted, for the queue-lag metric.
-        self._submitted: dict[tuple[str, ...], deque[datetime]] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -147,24 +144,8 @@ class LiveIngest:
         """Queue new or edited messages that may be stored; returns how many were queued."""
         kept = await self.kept(messages)
         if kept:
-            key = tuple(message.id for message in kept)
-            self._submitted.setdefault(key, deque()).append(datetime.now(UTC))
-            try:
-                await self._queue.put(kept)
-            except BaseException:  # cancelled while waiting for room: never queued
-                self._took(key)
-                raise
+            await self._queue.put(kept)
         return len(kept)
-
-    def _took(self, key: tuple[str, ...]) -> datetime | None:
-        """When the oldest waiting batch with these message ids was submitted."""
-        waiting = self._submitted.get(key)
-        if not waiting:
-            return None
-        submitted = waiting.popleft()
-        if not waiting:
-            del self._submitted[key]
-        return submitted
 
     async def store_now(
         self,
@@ -203,19 +184,16 @@ class LiveIngest:
         """The worker loop, dropping messages deleted while they waited."""
         while True:
             delivery = await self._queue.get()
-            if delivery.attempt == 1:  # a redelivery's wait is the retry pause, not lag
-                submitted = self._took(tuple(message.id for message in delivery.messages))
-                if submitted is not None:
-                    record_queue_lag(QUEUE_NAME, submitted)
+            # A redelivery's wait is the retry pause, not lag.
+            if delivery.attempt == 1 and delivery.enqueued_at is not None:
+                record_queue_lag(QUEUE_NAME, delivery.enqueued_at)
             try:
                 # The rules again: a member may have opted out while this batch waited.
                 alive = tuple(
                     await self.kept([m for m in delivery.messages if m.id not in self._deleted])
                 )
                 if alive:
-                    await self._worker.process(
-                        Delivery(id=delivery.id, messages=alive, attempt=delivery.attempt)
-                    )
+                    await self._worker.process(replace(delivery, messages=alive))
                     # Deleted while this batch was being written: the delete may have run
                     # first, so apply it again now that the rows exist.
                     late = [message.id for message in alive if message.id in self._deleted]

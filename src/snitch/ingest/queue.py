@@ -12,7 +12,8 @@ import asyncio
 import itertools
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Protocol
 
 from snitch.models import Message
@@ -25,6 +26,9 @@ class Delivery:
     id: int
     messages: tuple[Message, ...]
     attempt: int = 1
+    # When the batch was put on the queue (None where the queue does not say): the lag from
+    # here to processing is the queue-lag metric.
+    enqueued_at: datetime | None = None
 
 
 class MessageQueue(Protocol):
@@ -65,7 +69,11 @@ class InProcessQueue:
             return
         async with self._changed:
             await self._changed.wait_for(lambda: len(self._ready) < self.maxsize)
-            self._ready.append(Delivery(id=next(self._ids), messages=tuple(messages)))
+            self._ready.append(
+                Delivery(
+                    id=next(self._ids), messages=tuple(messages), enqueued_at=datetime.now(UTC)
+                )
+            )
             self._outstanding += 1
             self._changed.notify_all()
 
@@ -103,7 +111,7 @@ class InProcessQueue:
     def _retry(self, delivery: Delivery) -> None:
         # Retries skip the size limit: a worker must never wait behind producers for room
         # to give back its own batch, or a full queue would deadlock.
-        again = Delivery(id=delivery.id, messages=delivery.messages, attempt=delivery.attempt + 1)
+        again = replace(delivery, attempt=delivery.attempt + 1)
         self._ready.appendleft(again)
         self._changed.notify_all()
 

@@ -133,6 +133,7 @@ class ServiceBusQueue:
                     id=received.sequence_number,
                     messages=envelope.messages,
                     attempt=received.attempt,
+                    enqueued_at=envelope.sent_at,
                 )
                 self._in_flight[delivery.id] = received
                 return delivery
