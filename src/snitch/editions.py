@@ -9,7 +9,7 @@ is the guild's choice: with the LLM switched off for a guild, its editions are o
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -17,7 +17,7 @@ from typing import Final
 from snitch.errors import EmptyWindowError, SnitchError
 from snitch.guilds.settings import GuildSettings
 from snitch.log import get_logger
-from snitch.models import Author, Chat, Guild, Message, Newsletter, Persona
+from snitch.models import Author, Channel, Chat, Guild, Message, Newsletter, Persona
 from snitch.newsroom.edition import Newsroom
 from snitch.newsroom.personas import get_persona
 from snitch.render.discord import MessagePayload, render_discord
@@ -65,11 +65,12 @@ def unnamed(message: Message, opted_out: frozenset[str]) -> Message:
 Admit = Callable[[Message], Message | None]
 
 
-async def admission(store: Store, settings: GuildSettings, opted_out: frozenset[str]) -> Admit:
+def admit_with(
+    settings: GuildSettings, opted_out: frozenset[str], channels: Iterable[Channel]
+) -> Admit:
     """What the newsroom may use of a stored message: None to leave it out, or the message
     with opted-out members unnamed. One rule for editions, teasers and fact-checks, applied
     when reading too, since chat stored before a rule changed stays until retention."""
-    channels = await store.channels(settings.guild_id)
     parents = {channel.id: channel.parent_id for channel in channels}
 
     def admit(message: Message) -> Message | None:
@@ -78,6 +79,11 @@ async def admission(store: Store, settings: GuildSettings, opted_out: frozenset[
         return unnamed(message, opted_out)
 
     return admit
+
+
+async def admission(store: Store, settings: GuildSettings, opted_out: frozenset[str]) -> Admit:
+    """``admit_with`` the guild's stored channels."""
+    return admit_with(settings, opted_out, await store.channels(settings.guild_id))
 
 
 async def readable_chat(
@@ -92,7 +98,7 @@ async def readable_chat(
 ) -> Chat:
     """The guild's chat in the window that the newsroom may read, optionally one channel."""
     channels = {channel.id: channel for channel in await store.channels(settings.guild_id)}
-    admit = await admission(store, settings, opted_out)
+    admit = admit_with(settings, opted_out, channels.values())
     messages = []
     for message in await store.messages(settings.guild_id, since=since, until=until):
         admitted = admit(message)

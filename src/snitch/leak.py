@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from snitch.editions import readable
 from snitch.guilds.settings import GuildSettings
 from snitch.models import Chat, Guild, Message
 from snitch.newsroom.desk import OfflineNewsDesk
@@ -49,20 +50,16 @@ async def leak(
     """The next edition's likely headline as a nameless teaser; None if nothing is brewing."""
     start = since or now - DEFAULT_WINDOW
     channels = {channel.id: channel for channel in await store.channels(settings.guild_id)}
+    parents = {channel.id: channel.parent_id for channel in channels.values()}
     usable: list[Message] = []
     hidden_names: set[str] = set()
     for message in await store.messages(settings.guild_id, since=start, until=now):
         for person in message.mentions:
             if person.id in opted_out:
                 hidden_names.update(words(f"{person.name} {person.nickname or ''}"))
-        channel = channels.get(message.channel_id)
-        if (
-            message.author.id in opted_out
-            or message.author.is_bot
-            or not settings.reads(message.channel_id, channel.parent_id if channel else None)
-        ):
+        if message.author.id in opted_out or not readable(message, settings, parents):
             continue
-        usable.append(message)
+        usable.append(message)  # as written: the teaser hides the names it would show
     if not usable:
         return None
     chat = Chat(guild=Guild(id=settings.guild_id, name=""), channels=channels, messages=usable)
