@@ -530,11 +530,8 @@ async def test_files_leftovers_of_a_crashed_write_are_ignored(tmp_path: Path) ->
     assert await archive.latest(GUILD, limit=10) == [kept]
 
 
-async def test_files_a_write_that_fails_leaves_no_edition_and_no_temporary_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    archive = FileEditionArchive(tmp_path / "editions")
-    kept = await archive.keep(full_edition(), guild_id=GUILD, published_at=NOON)
+def fail_record_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every atomic replace onto a ``.json`` record fails, as on a full disk."""
     real_replace = Path.replace
 
     def failing_replace(self: Path, target: str | Path) -> Path:
@@ -543,6 +540,14 @@ async def test_files_a_write_that_fails_leaves_no_edition_and_no_temporary_file(
         return real_replace(self, target)
 
     monkeypatch.setattr(Path, "replace", failing_replace)
+
+
+async def test_files_a_write_that_fails_leaves_no_edition_and_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = FileEditionArchive(tmp_path / "editions")
+    kept = await archive.keep(full_edition(), guild_id=GUILD, published_at=NOON)
+    fail_record_writes(monkeypatch)
 
     with pytest.raises(StoreError, match=f"guild {GUILD}.*No space left on device"):
         await archive.keep(full_edition(), guild_id=GUILD, published_at=NOON + timedelta(days=1))
@@ -557,14 +562,7 @@ async def test_files_a_forget_that_fails_midway_is_finished_by_running_it_again(
 ) -> None:
     archive = FileEditionArchive(tmp_path / "editions")
     kept = await archive.keep(feud(), guild_id=GUILD, published_at=NOON)
-    real_replace = Path.replace
-
-    def failing_replace(self: Path, target: str | Path) -> Path:
-        if str(target).endswith(".json"):
-            raise OSError(28, "No space left on device")
-        return real_replace(self, target)
-
-    monkeypatch.setattr(Path, "replace", failing_replace)
+    fail_record_writes(monkeypatch)
     with pytest.raises(StoreError, match="No space left on device"):
         await archive.forget_author(GUILD, QUINN)
     monkeypatch.undo()
