@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 from snitch.bot.client import SnitchBot
 from snitch.bot.services import Services
@@ -18,6 +19,7 @@ from snitch.errors import ConfigError
 from snitch.interactions.asgi import InteractionsApp
 from snitch.interactions.handler import InteractionHandler
 from snitch.interactions.jobs import InteractionJob
+from snitch.interactions.priority import DEFAULT_MAX_HOLD, Answering
 from snitch.interactions.runner import TreeRunner
 from snitch.interactions.signature import load_public_key
 from snitch.log import get_logger
@@ -25,17 +27,40 @@ from snitch.log import get_logger
 log = get_logger(__name__)
 
 
-class LocalJobs:
-    """The in-process queue of deferred commands, and the worker that finishes them."""
+class JobRunner(Protocol):
+    """What the worker needs of the runner (``TreeRunner``)."""
 
-    def __init__(self, runner: TreeRunner | None = None, maxsize: int = 1000) -> None:
+    async def finish(self, job: InteractionJob) -> None:
+        """Run a deferred command to the end."""
+
+    async def drain(self) -> None:
+        """Wait for commands still finishing."""
+
+
+class LocalJobs:
+    """The in-process queue of deferred commands, and the worker that finishes them.
+
+    The worker gives way to the endpoint (see ``snitch.interactions.priority``): a job
+    waits for a lull in requests, up to ``max_hold`` seconds, unless the queue is full.
+    """
+
+    def __init__(
+        self,
+        runner: JobRunner | None = None,
+        maxsize: int = 5000,
+        *,
+        answering: Answering | None = None,
+        max_hold: float = DEFAULT_MAX_HOLD,
+    ) -> None:
         self.runner = runner
-        self._queue: asyncio.Queue[InteractionJob] = asyncio.Queue(maxsize)
+        self.answering = answering
+        self._max_hold = max_hold
+        self._queue: asyncio.Queue[tuple[InteractionJob, float]] = asyncio.Queue(maxsize)
         self._task: asyncio.Task[None] | None = None
 
     async def put(self, job: InteractionJob) -> None:
         """Queue a deferred command."""
-        await self._queue.put(job)
+        await self._queue.put((job, asyncio.get_running_loop().time()))
 
     def start(self) -> None:
         """Run the worker in the background."""
@@ -55,10 +80,18 @@ class LocalJobs:
         if self.runner is not None:
             await self.runner.drain()
 
+    def _was_full(self) -> bool:
+        """Whether the queue was full before the worker took its job: requests may be
+        waiting to put theirs, so the worker must not wait for them to finish."""
+        return 0 < self._queue.maxsize <= self._queue.qsize() + 1
+
     async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            job = await self._queue.get()
+            job, queued_at = await self._queue.get()
             try:
+                if self.answering is not None and not self._was_full():
+                    await self.answering.lull(queued_at + self._max_hold - loop.time())
                 if self.runner is not None:
                     await self.runner.finish(job)
             except Exception:
@@ -95,9 +128,10 @@ async def interaction_endpoint(services: Services) -> AsyncIterator[Endpoint]:
     try:
         await bot.login(discord_settings.token.get_secret_value())
         runner = TreeRunner(bot, bot.tree, jobs.put)
-        jobs.runner = runner
-        jobs.start()
         handler = InteractionHandler(key, runner)
+        jobs.runner = runner
+        jobs.answering = handler.answering
+        jobs.start()
         yield Endpoint(InteractionsApp(handler), handler, runner, jobs, bot)
         await jobs.stop()
         await runner.drain()

@@ -6,13 +6,14 @@ their request and response objects; verification, routing and the 3-second rule 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+import orjson
 from nacl.signing import VerifyKey
 
+from snitch.interactions.priority import Answering
 from snitch.interactions.signature import verified
 from snitch.log import get_logger
 
@@ -34,10 +35,11 @@ class HttpReply:
     @classmethod
     def of(cls, status: int, document: object) -> HttpReply:
         """A JSON reply."""
-        return cls(status, json.dumps(document, separators=(",", ":")).encode())
+        return cls(status, orjson.dumps(document))
 
 
 UNAUTHORIZED: Final = HttpReply.of(401, {"error": "invalid request signature"})
+PONG_REPLY: Final = HttpReply.of(200, PONG)
 
 
 class Runner(Protocol):
@@ -56,20 +58,28 @@ class InteractionHandler:
         self._key = key
         self._runner = runner
         self._clock = clock
+        self.answering = Answering()
 
     async def handle(self, body: bytes, headers: Mapping[str, str]) -> HttpReply:
         """Answer one request to the endpoint."""
+        self.answering.started()
+        try:
+            return await self._answer(body, headers)
+        finally:
+            self.answering.finished()
+
+    async def _answer(self, body: bytes, headers: Mapping[str, str]) -> HttpReply:
         lowered = {name.lower(): value for name, value in headers.items()}
         now = self._clock() if self._clock else None
         if not verified(self._key, lowered, body, now=now):
             return UNAUTHORIZED
         try:
-            payload = json.loads(body)
-        except ValueError:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
             return HttpReply.of(400, {"error": "the body is not JSON"})
         kind = payload.get("type") if isinstance(payload, dict) else None
         if kind == PING:
-            return HttpReply.of(200, PONG)
+            return PONG_REPLY
         if kind not in (APPLICATION_COMMAND, AUTOCOMPLETE):
             return HttpReply.of(400, {"error": f"unsupported interaction type {kind!r}"})
         for field in ("id", "token", "application_id", "data"):
