@@ -52,6 +52,30 @@ async def test_a_lull_waits_for_the_last_request_to_be_answered() -> None:
     assert await waiting is True
 
 
+async def test_a_lull_needs_a_quiet_moment_after_the_last_request() -> None:
+    answering = Answering(quiet=0.05)
+    loop = asyncio.get_running_loop()
+    answering.started()
+    answering.finished()
+    waited_from = loop.time()
+    assert await answering.lull(5) is True
+    assert loop.time() - waited_from >= 0.04, "a request had only just come in"
+
+
+async def test_a_request_in_the_quiet_moment_starts_it_again() -> None:
+    answering = Answering(quiet=0.05)
+    loop = asyncio.get_running_loop()
+    answering.started()
+    answering.finished()
+    waiting = asyncio.create_task(answering.lull(5))
+    await asyncio.sleep(0.03)
+    answering.started()
+    answering.finished()
+    restarted_at = loop.time()
+    assert await waiting is True
+    assert loop.time() - restarted_at >= 0.04
+
+
 async def test_a_lull_that_does_not_come_in_time_says_so() -> None:
     answering = Answering()
     answering.started()

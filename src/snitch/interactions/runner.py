@@ -264,7 +264,6 @@ class TreeRunner:
         flags = int((initial.get("data") or {}).get("flags", 0))
         job = InteractionJob.of(payload, ephemeral=bool(flags & EPHEMERAL), checked=checked)
         await self._enqueue(job)
-        log.debug("command deferred to the worker", interaction=payload.get("id"))
 
     async def drain(self) -> None:
         """Wait for commands still finishing after their HTTP answer (shutdown, tests)."""
