@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -390,6 +391,37 @@ async def test_migrations_downgrade_to_nothing_and_back(store: SqlStore) -> None
         assert await connection.run_sync(_schema_diff) == []
     await seed(store, [message(1)])
     assert await store.count_messages() == 1
+
+
+def _downgrade_to(revision: str) -> Callable[[Connection], None]:
+    def downgrade(connection: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+    return downgrade
+
+
+async def test_migrations_upgrade_from_0006_keep_the_data(store: SqlStore) -> None:
+    """A database written before tombstones: its messages survive the upgrade, and from
+    then on a delete keeps a late upsert out."""
+    await seed(store, [message(1), message(2)])
+    async with store.engine.begin() as connection:
+        await connection.run_sync(_downgrade_to("0006"))
+    async with store.engine.connect() as connection:
+        assert "message_tombstones" not in await connection.run_sync(_table_names)
+        assert await connection.run_sync(_current_revision) == "0006"
+
+    await migrate(store.engine)
+
+    async with store.engine.connect() as connection:
+        assert await connection.run_sync(_schema_diff) == []
+    assert await store.messages(TOWERS.id) == [message(1), message(2)]
+    async with store.unit_of_work() as writer:
+        assert await writer.delete_messages([message(1).id], guild_id=TOWERS.id) == 1
+    assert await seed(store, [message(1), message(3)]) == 1
+    assert await store.messages(TOWERS.id) == [message(2), message(3)]
 
 
 async def test_reopening_keeps_the_data(store: SqlStore, settings: Settings) -> None:

@@ -63,7 +63,7 @@ class AzureRuntime:
         """Store (or remove) what a gateway forwarded, before the invocation ends."""
         ingest = self.services.ingest
         if isinstance(envelope, MessagesDeleted):
-            return await ingest.delete(list(envelope.message_ids))
+            return await ingest.delete(list(envelope.message_ids), guild_id=envelope.guild_id)
         return await ingest.store_now(
             envelope.messages, guild=envelope.guild, channels=envelope.channels
         )

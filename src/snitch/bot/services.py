@@ -96,7 +96,9 @@ async def open_services(
         try:
             chosen = (embedder or build_embedder_from(settings)) if memory else None
             tips = TipBox(store.tips, TipCipher(tips_key(settings)), settings.tips)
-            ingest = LiveIngest(store, store.guild_state, embedder=chosen, vectors=vectors)
+            ingest = LiveIngest(
+                store, store.guild_state, embedder=chosen, vectors=vectors, clock=clock
+            )
             services = Services(
                 settings=settings,
                 store=store,

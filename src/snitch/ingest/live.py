@@ -9,18 +9,21 @@ the guild excluded (threads follow their parent), never a member who opted out. 
 guild's rules are cached and dropped the moment an admin or a member changes them.
 
 New and edited messages go through the ingestion queue, where the worker stores, embeds
-and indexes them in batches. A delete is applied at once, and remembered for a while: a
-message deleted while its creation still waits in the queue is dropped when that batch
-comes up, so a quick delete can never be undone by a slow queue.
+and indexes them in batches. A delete is applied at once and leaves a tombstone in the
+store, which every later upsert of the id skips: a creation still waiting in a queue, or
+delivered again (to another instance, after a restart), can never undo it. The deletes
+this process saw are also remembered in memory for a while, to drop such messages before
+they reach the store at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Final
 
 from snitch.guilds.settings import GuildSettings
@@ -89,8 +92,10 @@ class LiveIngest:
         embedder: Embedder | None = None,
         vectors: VectorStore | None = None,
         queue_batches: int = 64,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.store = store
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.rules = RulesCache(state)
         self.vectors = vectors
         self._queue = InProcessQueue(maxsize=queue_batches)
@@ -158,27 +163,31 @@ class LiveIngest:
         message processor) whose invocation must not end before the work is done, so that a
         failure is retried by its own queue. Returns how many messages the rules kept."""
         self.know(guild, channels)
-        # A delete this process saw wins over a late (or redelivered) upsert of the same id.
+        # A delete this process saw is dropped here already; any other, by the store.
         kept = await self.kept([m for m in messages if m.id not in self._deleted])
         if kept:
             await self._worker.process(Delivery(id=-1, messages=tuple(kept)))
         return len(kept)
 
-    async def delete(self, message_ids: Sequence[str]) -> int:
-        """Remove messages from the vectors and the store, now and when still queued."""
+    async def delete(self, message_ids: Sequence[str], *, guild_id: str | None = None) -> int:
+        """Remove messages from the vectors and the store, and leave their tombstones, so
+        that no creation delivered later (here or anywhere) stores them again. Pass the
+        guild Discord named: tombstones expire with its retention."""
         for message_id in message_ids:
             self._deleted[message_id] = None
             self._deleted.move_to_end(message_id)
         while len(self._deleted) > REMEMBERED_DELETES:
             self._deleted.popitem(last=False)
-        return await self._remove(message_ids)
+        return await self._remove(message_ids, guild_id)
 
-    async def _remove(self, message_ids: Sequence[str]) -> int:
+    async def _remove(self, message_ids: Sequence[str], guild_id: str | None) -> int:
         """Vectors first, then rows: a failure between leaves no vector without its text."""
         if self.vectors is not None:
             await asyncio.to_thread(self.vectors.delete_messages, list(message_ids))
         async with self.store.unit_of_work() as writer:
-            return await writer.delete_messages(message_ids)
+            return await writer.delete_messages(
+                message_ids, guild_id=guild_id, deleted_at=self.clock()
+            )
 
     async def _run(self) -> None:
         """The worker loop, dropping messages deleted while they waited."""
@@ -194,11 +203,14 @@ class LiveIngest:
                 )
                 if alive:
                     await self._worker.process(replace(delivery, messages=alive))
-                    # Deleted while this batch was being written: the delete may have run
-                    # first, so apply it again now that the rows exist.
-                    late = [message.id for message in alive if message.id in self._deleted]
-                    if late:
-                        await self._remove(late)
+                    # Deleted while this batch was being written: the store settles the row
+                    # either way, but the vectors may have been removed before they were.
+                    late: defaultdict[str, list[str]] = defaultdict(list)
+                    for message in alive:
+                        if message.id in self._deleted:
+                            late[message.guild_id].append(message.id)
+                    for guild_id, ids in late.items():
+                        await self._remove(ids, guild_id)
             except asyncio.CancelledError:
                 await self._queue.nack(delivery)
                 raise

@@ -1,13 +1,29 @@
-"""The storage seam: every backend (SQLite, PostgreSQL, later Cosmos DB) implements these."""
+"""The storage seam: every backend (SQLite, PostgreSQL, Cosmos DB) implements these.
+
+Deletes leave tombstones. Service Bus may deliver a message's creation after its deletion
+(to another instance, or again after a restart), so "deleted" has to be remembered where
+every process looks before it writes: in the store, next to the messages. A tombstone
+holds the message id, the guild when known and the time of deletion, nothing the user
+wrote. It lives as long as the guild's retention window from its deletion (the retention
+run removes it with the guild's old messages): by then the message itself is older than
+the window, so a creation that still turns up is expired by the next retention run like
+any other old message. A tombstone whose guild is unknown could belong to any guild, so
+it lives for the longest window a guild may choose.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Final, Protocol
 
+from snitch.guilds.settings import MAX_RETENTION_DAYS
 from snitch.models import Channel, Guild, Message
+
+# How much longer than a retention cutoff a tombstone without a guild is kept: it may
+# stand for a message of the guild with the longest window.
+GUILDLESS_TOMBSTONE_MARGIN: Final = timedelta(days=MAX_RETENTION_DAYS)
 
 
 class StoreWriter(Protocol):
@@ -20,17 +36,34 @@ class StoreWriter(Protocol):
         """Insert or update channels by id."""
 
     async def upsert_messages(self, messages: Sequence[Message]) -> int:
-        """Insert or update messages (and their authors) by id; returns how many were written."""
+        """Insert or update messages (and their authors) by id, skipping those deleted on
+        Discord (tombstoned), atomically with respect to ``delete_messages``: no
+        interleaving brings a deleted message back. Returns how many were written."""
 
-    async def delete_messages(self, message_ids: Sequence[str]) -> int:
-        """Remove messages deleted on Discord; returns how many were stored."""
+    async def deleted_among(self, messages: Sequence[Message]) -> set[str]:
+        """The ids of ``messages`` deleted on Discord (tombstoned), which ``upsert_messages``
+        skips: so that the ingest worker leaves them out of the semantic memory too."""
+
+    async def delete_messages(
+        self,
+        message_ids: Sequence[str],
+        *,
+        guild_id: str | None = None,
+        deleted_at: datetime | None = None,
+    ) -> int:
+        """Remove messages deleted on Discord and leave a tombstone for each (in the same
+        unit of work), so that a late or redelivered upsert cannot store them again.
+        ``guild_id`` is the guild Discord named, if any; ``deleted_at`` defaults to now.
+        Returns how many were stored."""
 
     async def forget_author(self, guild_id: str, author_id: str) -> int:
         """Remove everything one author wrote in a guild, and their name from the mention
         snapshots of others' messages there; returns how many messages were removed."""
 
     async def expire_messages(self, guild_id: str, before: datetime) -> int:
-        """Retention: remove a guild's messages sent before ``before``; returns how many."""
+        """Retention: remove a guild's messages sent before ``before``, and its tombstones
+        of deletions before ``before`` (those without a guild once older than
+        ``before - GUILDLESS_TOMBSTONE_MARGIN``); returns how many messages."""
 
 
 class Store(Protocol):

@@ -131,6 +131,19 @@ messages = Table(
     Index(None, "author_id"),
 )
 
+# Messages deleted on Discord, by id: an upsert of a tombstoned id is skipped, so a creation
+# delivered after its deletion (by a queue, to any process) never stores it again. Removed
+# by retention (see ``snitch.store.protocol``). No foreign key: the delete may come before
+# anything of its guild is stored, or with no guild at all (null).
+message_tombstones = Table(
+    "message_tombstones",
+    metadata,
+    Column("message_id", Text, primary_key=True),
+    Column("guild_id", Text, nullable=True),
+    Column("deleted_at", UtcDateTime, nullable=False),
+    Index(None, "guild_id", "deleted_at"),
+)
+
 # Full-text search over message content (for fact-check's keyword half). Built by the
 # migrations with dialect-specific DDL that SQLAlchemy's metadata cannot describe: an FTS5
 # table kept in step by triggers on SQLite, an expression GIN index on PostgreSQL. Both use

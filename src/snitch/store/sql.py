@@ -4,16 +4,25 @@ Writes are dialect upserts (``INSERT ... ON CONFLICT (id) DO UPDATE``) sent with
 ``executemany`` in chunks, so importing the same export twice leaves the same rows and a
 large import costs one round trip per chunk, not per message. The schema is owned by the
 Alembic migrations in ``migrations/``, which ``open_store`` runs to head on every start.
+
+A delete leaves a tombstone that later upserts of the id skip (see ``snitch.store.protocol``).
+Checking for a tombstone and then writing is atomic with respect to deletes: on SQLite
+every unit of work is a write transaction (BEGIN IMMEDIATE), so units never interleave;
+on PostgreSQL, whose READ COMMITTED lets an upsert miss a tombstone committed while it
+runs, a unit that upserts messages holds a shared advisory lock and a unit that deletes
+them an exclusive one, each from before its first read of tombstones or messages until
+it ends. A delete therefore sees every upsert committed before it, and an upsert every
+tombstone committed before it, and no two of them overlap.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Literal, Self
 
 from alembic import command
 from alembic.config import Config
@@ -29,6 +38,7 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    or_,
     select,
     text,
     update,
@@ -47,7 +57,16 @@ if TYPE_CHECKING:
     from snitch.store.archive import SqlEditionArchive
     from snitch.store.guild_state import SqlGuildState
     from snitch.store.tip_store import SqlTipStore
-from snitch.store.schema import SEARCH_CONFIG, SEARCH_TABLE, authors, channels, guilds, messages
+from snitch.store.protocol import GUILDLESS_TOMBSTONE_MARGIN
+from snitch.store.schema import (
+    SEARCH_CONFIG,
+    SEARCH_TABLE,
+    authors,
+    channels,
+    guilds,
+    message_tombstones,
+    messages,
+)
 
 MIGRATIONS_DIR: Final = Path(__file__).parent / "migrations"
 
@@ -70,6 +89,9 @@ SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30.0
 _SQLITE_BEGIN: Final = "snitch_sqlite_begin"
 # Any constant: PostgreSQL advisory lock key that serialises concurrent migrations.
 _MIGRATION_LOCK_KEY: Final = 0x5A17C4
+# Another: held shared by units of work that upsert messages, exclusively by those that
+# delete them, so that a delete and an upsert of the same id never interleave.
+_TOMBSTONE_LOCK_KEY: Final = 0x5A17C5
 
 
 def _describe(exc: BaseException) -> str:
@@ -302,6 +324,11 @@ class SqlWriter:
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
+        # The tombstone lock this transaction holds on PostgreSQL: None, shared or exclusive.
+        self._tombstone_lock: Literal["shared", "exclusive"] | None = None
+        # Tombstone lookups already made: exact for the whole transaction, since no other
+        # unit can add a tombstone while this one holds the lock (or SQLite's write lock).
+        self._tombstoned: dict[str, bool] = {}
 
     async def upsert_guild(self, guild: Guild) -> None:
         """Insert or update a guild by id."""
@@ -312,25 +339,112 @@ class SqlWriter:
         await self._upsert(channels, map(_channel_row, channels_), "storing channels")
 
     async def upsert_messages(self, messages_: Sequence[Message]) -> int:
-        """Insert or update messages and their authors by id; returns how many distinct
-        messages were written."""
+        """Insert or update messages and their authors by id, except those deleted on
+        Discord (tombstoned); returns how many distinct messages were written."""
         for message in messages_:
             _require_snowflake(message)
+        deleted = await self.deleted_among(messages_)
+        alive = [message for message in messages_ if message.id not in deleted]
         await self._upsert(
-            authors, (_author_json(m.author) for m in messages_), "storing message authors"
+            authors, (_author_json(m.author) for m in alive), "storing message authors"
         )
-        return await self._upsert(messages, map(_message_row, messages_), "storing messages")
+        return await self._upsert(messages, map(_message_row, alive), "storing messages")
 
-    async def delete_messages(self, message_ids: Sequence[str]) -> int:
-        """Remove messages by id (deleted on Discord); returns how many were stored."""
+    async def deleted_among(self, messages_: Sequence[Message]) -> set[str]:
+        """The ids of ``messages_`` that have a tombstone, whatever its guild (ids are
+        unique across Discord)."""
+        await self._lock_tombstones(exclusive=False)
+        unknown = [m.id for m in messages_ if m.id not in self._tombstoned]
+        with _store_errors("reading message tombstones"):
+            for chunk in _chunks(list(dict.fromkeys(unknown))):
+                found = await self._connection.execute(
+                    select(message_tombstones.c.message_id).where(
+                        message_tombstones.c.message_id.in_(list(chunk))
+                    )
+                )
+                self._tombstoned.update(dict.fromkeys(chunk, False))
+                self._tombstoned.update((row[0], True) for row in found)
+        return {m.id for m in messages_ if self._tombstoned[m.id]}
+
+    async def delete_messages(
+        self,
+        message_ids: Sequence[str],
+        *,
+        guild_id: str | None = None,
+        deleted_at: datetime | None = None,
+    ) -> int:
+        """Remove messages by id (deleted on Discord) and leave a tombstone for each;
+        returns how many were stored.
+
+        Without ``guild_id`` a tombstone takes the guild of the stored message, if any.
+        A repeated delete keeps the first deletion time, and fills in a missing guild.
+        """
+        wanted = list(dict.fromkeys(message_ids))
+        if not wanted:
+            return 0
+        when = deleted_at if deleted_at is not None else datetime.now(UTC)
+        await self._lock_tombstones(exclusive=True)
         removed = 0
         with _store_errors("deleting messages"):
-            for chunk in _chunks(list(dict.fromkeys(message_ids))):
+            guild_of: dict[str, str] = {}
+            for chunk in _chunks(wanted):
+                if guild_id is None:
+                    stored = await self._connection.execute(
+                        select(messages.c.id, messages.c.guild_id).where(
+                            messages.c.id.in_(list(chunk))
+                        )
+                    )
+                    guild_of.update((row.id, row.guild_id) for row in stored)
                 result = await self._connection.execute(
                     delete(messages).where(messages.c.id.in_(list(chunk)))
                 )
                 removed += result.rowcount
+            # An id that is not a snowflake can never be stored: it needs no tombstone.
+            tombstones = [
+                {
+                    "message_id": ident,
+                    "guild_id": guild_id or guild_of.get(ident),
+                    "deleted_at": when,
+                }
+                for ident in wanted
+                if is_snowflake(ident)
+            ]
+            if tombstones:
+                insert = dialect_insert(self._connection, message_tombstones)
+                remember = insert.on_conflict_do_update(
+                    index_elements=[message_tombstones.c.message_id],
+                    set_={
+                        "guild_id": func.coalesce(
+                            message_tombstones.c.guild_id, insert.excluded.guild_id
+                        )
+                    },
+                )
+                for start in range(0, len(tombstones), ROWS_PER_CHUNK):
+                    await self._connection.execute(
+                        remember, tombstones[start : start + ROWS_PER_CHUNK]
+                    )
+        self._tombstoned.update(dict.fromkeys(wanted, True))
         return removed
+
+    async def _lock_tombstones(self, *, exclusive: bool) -> None:
+        """On PostgreSQL, hold the tombstone lock (see the module docstring) until the
+        transaction ends; SQLite's write transaction already excludes every other unit.
+
+        A unit that upserts and then deletes upgrades its lock: two such units at once
+        deadlock, and PostgreSQL fails one (a ``StoreError``). None of ours mixes them.
+        """
+        if self._connection.dialect.name != "postgresql":
+            return
+        if self._tombstone_lock == "exclusive" or (
+            self._tombstone_lock == "shared" and not exclusive
+        ):
+            return
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        with _store_errors("locking message tombstones"):
+            await self._connection.execute(
+                text(f"SELECT {function}(:key)"), {"key": _TOMBSTONE_LOCK_KEY}
+            )
+        self._tombstone_lock = "exclusive" if exclusive else "shared"
 
     async def forget_author(self, guild_id: str, author_id: str) -> int:
         """Remove an author's messages in a guild and their name from others' mentions there.
@@ -349,8 +463,24 @@ class SqlWriter:
         return removed
 
     async def expire_messages(self, guild_id: str, before: datetime) -> int:
-        """Remove a guild's messages sent before ``before``, and authors left with none."""
+        """Remove a guild's messages sent before ``before``, and authors left with none;
+        and the tombstones retention lets go (see ``StoreWriter.expire_messages``)."""
         with _store_errors(f"expiring messages of guild {guild_id}"):
+            await self._connection.execute(
+                delete(message_tombstones).where(
+                    or_(
+                        and_(
+                            message_tombstones.c.guild_id == guild_id,
+                            message_tombstones.c.deleted_at < before,
+                        ),
+                        and_(
+                            message_tombstones.c.guild_id.is_(None),
+                            message_tombstones.c.deleted_at < before - GUILDLESS_TOMBSTONE_MARGIN,
+                        ),
+                    )
+                )
+            )
+            self._tombstoned.clear()
             authors_before = select(messages.c.author_id).where(
                 and_(messages.c.guild_id == guild_id, messages.c.timestamp < before)
             )

@@ -14,6 +14,9 @@ authors        ``/guild_id``   one per author *per guild*, id = Discord id
 messages       ``/guild_id``   one per message, id = Discord id, with its search terms
 guild_state    ``/guild_id``   opt-outs, id = ``opt_out-<user id>``
 tips           ``/guild_id``   one per tip, id = tip id
+tombstones     ``/guild_id``   one per deleted message, id = Discord id; those of deletes
+                               that named no guild and found no stored message in the
+                               ``"guildless"`` partition
 =============  ==============  ===========================================================
 
 Every query is parameterised and names its partition, so each one reads one logical
@@ -28,6 +31,11 @@ work is not a transaction. It is all-or-nothing against errors raised in the blo
 writing, and every write is an idempotent upsert or delete by id, so a unit of work
 that failed while writing converges when run again (see ``_writer``). The scheduler's
 ``claim`` and settings saves are compare-and-sets on ETags (see ``_guild_state``).
+
+Deletes against late upserts, without transactions: a delete writes its tombstones
+before it deletes the messages; an upsert skips ids with a tombstone, writes, then looks
+for tombstones again and deletes what it wrote under one. Whichever order the single-
+document operations of the two land in, the message ends up deleted (see ``_writer``).
 
 Search: no full-text index. Each message stores the distinct stems of its words
 (``terms``, a light suffix stemmer); a search is one query over that array and the

@@ -30,6 +30,10 @@ AUTHORS: Final = "authors"
 MESSAGES: Final = "messages"
 GUILD_STATE: Final = "guild_state"
 TIPS: Final = "tips"
+TOMBSTONES: Final = "tombstones"
+# The partition of tombstones whose delete named no guild and found no stored message:
+# every guild's upserts consult it besides their own (a guild id is digits, never this).
+GUILDLESS: Final = "guildless"
 
 # Everything indexed (range and equality) unless excluded. Message text is never filtered
 # on (search reads the ``terms`` array), and the snapshots only by ``mention_ids``, so
@@ -77,6 +81,7 @@ CONTAINER_SPECS: Final = (
     ContainerSpec(MESSAGES, "/guild_id", _policy(_MESSAGE_EXCLUDED)),
     ContainerSpec(GUILD_STATE, "/guild_id", _policy()),
     ContainerSpec(TIPS, "/guild_id", _policy(composite=[("/created_at", "/id")])),
+    ContainerSpec(TOMBSTONES, "/guild_id", _policy()),
 )
 
 # Parameter arrays per query (``ARRAY_CONTAINS(@ids, c.id)``): keeps each query's text and

@@ -10,6 +10,7 @@ a new message of theirs landed (Cosmos DB has no foreign keys to stop that).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, Final
 
 from snitch.errors import StoreError
@@ -75,6 +76,11 @@ def author_doc(author: Author, guild_id: str) -> dict[str, Any]:
     """An author, in the partition of the guild they wrote in."""
     check_id("author", author.id)
     return {**author_json(author), "guild_id": guild_id}
+
+
+def tombstone_doc(message_id: str, partition: str, deleted_at: datetime) -> dict[str, Any]:
+    """A deleted message's tombstone, in its guild's partition (or ``GUILDLESS``)."""
+    return {"id": message_id, "guild_id": partition, "deleted_at": to_text(deleted_at)}
 
 
 def require_snowflake(message: Message) -> None:

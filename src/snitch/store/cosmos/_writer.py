@@ -17,6 +17,18 @@ there is no commit in the SQL sense. What the writer gives instead:
   it describes. Writes go out parents first (guilds, channels, authors, then messages;
   deletes of messages before their authors), so a partial write never leaves a message
   whose guild or channel was not written.
+* A delete cannot be undone by an upsert running elsewhere. The delete writes its
+  tombstones (phase 2) before deleting the messages (phase 4); the upsert skips ids with a
+  tombstone when it is asked, writes (phase 3), then reads the tombstones of what it wrote
+  once more and deletes those messages again. If that second read finds no tombstone, it
+  ran before the tombstone was written, so the message write came before the delete's,
+  which removes it; if it finds one, the upsert removes it itself. (A delete that named
+  no guild and found the message nowhere cannot say which partition to delete from: it
+  looks in every guild again once its tombstone is written.) Either way the message
+  ends deleted; it may be readable for the moment in between. This holds when a read
+  sees every write acknowledged before it (Strong consistency, or any level within one
+  session); under Session consistency across instances, only for an upsert that arrives
+  later than replication lags, which is the redelivery case, not a true race.
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from azure.core import MatchConditions
@@ -35,13 +47,15 @@ from azure.cosmos.exceptions import (
 )
 
 from snitch.errors import StoreError
-from snitch.models import Channel, Guild, Message
+from snitch.models import Channel, Guild, Message, is_snowflake
 from snitch.store.cosmos._base import (
     AUTHORS,
     CHANNELS,
     DIRECTORY,
     DIRECTORY_SCOPE,
+    GUILDLESS,
     MESSAGES,
+    TOMBSTONES,
     WRITE_CONCURRENCY,
     CosmosAccount,
     chunks,
@@ -61,7 +75,9 @@ from snitch.store.cosmos._docs import (
     message_doc,
     require_snowflake,
     scrubbed,
+    tombstone_doc,
 )
+from snitch.store.protocol import GUILDLESS_TOMBSTONE_MARGIN
 
 # How often a guarded replace re-reads after losing to a concurrent write, before
 # reporting the document as too busy to change.
@@ -107,6 +123,10 @@ class CosmosWriter:
         self._etags: dict[tuple[str, str, str], str] = {}
         # guild -> authors whose names leave mention snapshots there.
         self._forgotten: defaultdict[str, set[str]] = defaultdict(set)
+        # (partition, message id) -> whether a tombstone was stored when first asked.
+        self._stored_tombstones: dict[tuple[str, str], bool] = {}
+        # Deleted ids whose guild is unknown: looked for in every guild again at commit.
+        self._guildless_deletes: set[str] = set()
 
     def _put(self, container: str, partition: str, doc: Doc) -> None:
         self._pending[container, partition][doc["id"]] = doc
@@ -127,12 +147,16 @@ class CosmosWriter:
             self._put(CHANNELS, doc["guild_id"], doc)
 
     async def upsert_messages(self, messages: Sequence[Message]) -> int:
-        """Insert or update messages and their authors by id; returns how many distinct
-        messages were written. The last copy of a repeated id wins."""
+        """Insert or update messages and their authors by id, except those deleted on
+        Discord (tombstoned); returns how many distinct messages were written. The last
+        copy of a repeated id wins."""
         for message in messages:
             require_snowflake(message)
-        docs = [message_doc(message) for message in messages]
-        authors = [author_doc(message.author, message.guild_id) for message in messages]
+        checked = [(message, message_doc(message)) for message in messages]
+        deleted = await self.deleted_among(messages)
+        alive = [(message, doc) for message, doc in checked if message.id not in deleted]
+        docs = [doc for _, doc in alive]
+        authors = [author_doc(message.author, message.guild_id) for message, _ in alive]
         for author in authors:
             self._put(AUTHORS, author["guild_id"], author)
         unique: dict[str, Doc] = {}
@@ -142,20 +166,40 @@ class CosmosWriter:
             self._put(MESSAGES, doc["guild_id"], doc)
         return len(unique)
 
-    async def delete_messages(
-        self, message_ids: Sequence[str], *, guild_id: str | None = None
-    ) -> int:
-        """Remove messages deleted on Discord; returns how many were stored.
+    async def deleted_among(self, messages: Sequence[Message]) -> set[str]:
+        """The ids of ``messages`` with a tombstone in their guild's partition or the
+        guildless one, stored or written by this unit."""
+        by_guild: defaultdict[str, list[str]] = defaultdict(list)
+        for message in messages:
+            by_guild[message.guild_id].append(message.id)
+        deleted: set[str] = set()
+        for guild_id, ids in by_guild.items():
+            deleted |= await self._tombstoned(guild_id, ids)
+        return deleted
 
-        With ``guild_id`` this reads one partition; without it (the ``StoreWriter``
-        signature), one single-partition query per known guild.
+    async def delete_messages(
+        self,
+        message_ids: Sequence[str],
+        *,
+        guild_id: str | None = None,
+        deleted_at: datetime | None = None,
+    ) -> int:
+        """Remove messages deleted on Discord and leave a tombstone for each; returns how
+        many were stored.
+
+        With ``guild_id`` this reads one partition; without it, one single-partition
+        query per known guild, and each tombstone goes to the partition of the guild its
+        message was found in, or to the guildless one (which every upsert consults too)
+        when it was found nowhere: its creation has not arrived yet.
         """
         wanted = list(dict.fromkeys(message_ids))
         if not wanted:
             return 0
+        when = deleted_at if deleted_at is not None else datetime.now(UTC)
         asked = set(wanted)
         guilds = [guild_id] if guild_id is not None else await self._guild_ids()
         removed = 0
+        found_in: dict[str, str] = {}
         for guild in guilds:
             stored: list[str] = []
             with cosmos_errors(f"finding messages to delete in guild {guild}"):
@@ -163,7 +207,18 @@ class CosmosWriter:
                     stored += await self._ids(guild, "ARRAY_CONTAINS(@ids, c.id)", {"ids": chunk})
             for doc_id in self._live(guild, stored, lambda doc: doc["id"] in asked):
                 self._drop(MESSAGES, guild, doc_id)
+                found_in.setdefault(doc_id, guild)
                 removed += 1
+        # An id that is not a snowflake can never be stored: it needs no tombstone. The
+        # others are deleted in their guild whether found or not: an upsert running
+        # elsewhere may write one after the query above (see the module docstring).
+        for message_id in filter(is_snowflake, wanted):
+            partition = guild_id if guild_id is not None else found_in.get(message_id, GUILDLESS)
+            self._put(TOMBSTONES, partition, tombstone_doc(message_id, partition, when))
+            if partition == GUILDLESS:
+                self._guildless_deletes.add(message_id)
+            else:
+                self._drop(MESSAGES, partition, message_id)
         return removed
 
     async def forget_author(self, guild_id: str, author_id: str) -> int:
@@ -203,7 +258,59 @@ class CosmosWriter:
             for author_id in sorted(affected):
                 if not await self._still_writing(guild_id, author_id):
                     self._drop(AUTHORS, guild_id, author_id)
+            await self._expire_tombstones(guild_id, cutoff)
+            await self._expire_tombstones(GUILDLESS, to_text(before - GUILDLESS_TOMBSTONE_MARGIN))
         return len(expired)
+
+    async def _expire_tombstones(self, partition: str, cutoff: str) -> None:
+        """Drop a partition's tombstones of deletions before ``cutoff``."""
+        rows = await query(
+            self._account.container(TOMBSTONES),
+            "SELECT VALUE c.id FROM c WHERE c.guild_id = @guild AND c.deleted_at < @before",
+            partition,
+            guild=partition,
+            before=cutoff,
+        )
+        pending = self._pending.get((TOMBSTONES, partition), {})
+        expired = {str(row) for row in rows if row not in pending}
+        expired.update(
+            doc_id
+            for doc_id, doc in pending.items()
+            if doc is not None and doc["deleted_at"] < cutoff
+        )
+        for doc_id in expired:
+            self._drop(TOMBSTONES, partition, doc_id)
+
+    async def _tombstoned(self, guild_id: str, message_ids: Sequence[str]) -> set[str]:
+        """Which of a guild's ``message_ids`` have a tombstone (the guild's or a
+        guildless one), as this unit of work sees them."""
+        wanted = list(dict.fromkeys(message_ids))
+        found: set[str] = set()
+        for partition in dict.fromkeys((guild_id, GUILDLESS)):
+            unchecked = [i for i in wanted if (partition, i) not in self._stored_tombstones]
+            with cosmos_errors(f"reading message tombstones of {partition}"):
+                for chunk in chunks(unchecked):
+                    stored = set(await self._tombstone_ids(partition, chunk))
+                    self._stored_tombstones.update(((partition, i), i in stored) for i in chunk)
+            pending = self._pending.get((TOMBSTONES, partition), {})
+            for message_id in wanted:
+                if message_id in pending:
+                    if pending[message_id] is not None:
+                        found.add(message_id)
+                elif self._stored_tombstones[partition, message_id]:
+                    found.add(message_id)
+        return found
+
+    async def _tombstone_ids(self, partition: str, message_ids: Sequence[str]) -> list[str]:
+        """The stored tombstones of one partition among ``message_ids``."""
+        rows = await query(
+            self._account.container(TOMBSTONES),
+            "SELECT VALUE c.id FROM c WHERE c.guild_id = @guild AND ARRAY_CONTAINS(@ids, c.id)",
+            partition,
+            guild=partition,
+            ids=list(message_ids),
+        )
+        return [str(row) for row in rows]
 
     async def _ids(self, guild_id: str, condition: str, parameters: Mapping[str, Any]) -> list[str]:
         """Ids of the stored messages of a guild matching ``condition``."""
@@ -281,14 +388,44 @@ class CosmosWriter:
                 else:
                     forgotten = set(self._forgotten[partition])
                     upserts[name].append(self._replacer(container, partition, doc, etag, forgotten))
-        phases = [
+        writes = [
             [*upserts.pop(DIRECTORY, []), *upserts.pop(CHANNELS, []), *upserts.pop(AUTHORS, [])],
+            upserts.pop(TOMBSTONES, []),
             [op for ops in upserts.values() for op in ops],
-            deletes.pop(MESSAGES, []),
-            [op for ops in deletes.values() for op in ops],
         ]
-        for phase in phases:
+        for phase in writes:
             await run_bounded(phase)
+        await self._delete_again_if_deleted_meanwhile()
+        await self._find_guildless_deletes_again()
+        for phase in [deletes.pop(MESSAGES, []), [op for ops in deletes.values() for op in ops]]:
+            await run_bounded(phase)
+
+    async def _delete_again_if_deleted_meanwhile(self) -> None:
+        """After the message upserts: delete those whose tombstone was written since they
+        were checked, by a delete running elsewhere (see the module docstring). Reads the
+        container afresh, never the unit's cache."""
+        undo: list[Callable[[], Awaitable[None]]] = []
+        container = self._account.container(MESSAGES)
+        for (name, guild_id), docs in list(self._pending.items()):
+            if name != MESSAGES:
+                continue
+            written = [
+                doc_id
+                for doc_id, doc in docs.items()
+                if doc is not None and (MESSAGES, guild_id, doc_id) not in self._etags
+            ]
+            if not written:
+                continue
+            deleted: set[str] = set()
+            with cosmos_errors(f"{WRITE} (checking tombstones in guild {guild_id})"):
+                for partition in dict.fromkeys((guild_id, GUILDLESS)):
+                    # A tombstone this unit expires no longer counts.
+                    expiring = self._pending.get((TOMBSTONES, partition), {})
+                    for chunk in chunks(written):
+                        found = await self._tombstone_ids(partition, chunk)
+                        deleted.update(i for i in found if expiring.get(i, True) is not None)
+            undo += [self._deleter(container, doc_id, guild_id) for doc_id in sorted(deleted)]
+        await run_bounded(undo)
 
     @staticmethod
     def _upserter(container: ContainerProxy, doc: Doc) -> Callable[[], Awaitable[None]]:
@@ -341,6 +478,21 @@ class CosmosWriter:
             )
 
         return replace
+
+    async def _find_guildless_deletes_again(self) -> None:
+        """After the guildless tombstones are written: delete the messages of those ids
+        that an upsert elsewhere wrote in any guild since ``delete_messages`` looked."""
+        wanted = sorted(self._guildless_deletes)
+        if not wanted:
+            return
+        container = self._account.container(MESSAGES)
+        undo: list[Callable[[], Awaitable[None]]] = []
+        for guild_id in await self._guild_ids():
+            with cosmos_errors(f"{WRITE} (finding deleted messages in guild {guild_id})"):
+                for chunk in chunks(wanted):
+                    found = await self._ids(guild_id, "ARRAY_CONTAINS(@ids, c.id)", {"ids": chunk})
+                    undo += [self._deleter(container, doc_id, guild_id) for doc_id in found]
+        await run_bounded(undo)
 
     async def _check_references(self) -> None:
         """Refuse the unit when a message's guild or channel, or a channel's guild, is

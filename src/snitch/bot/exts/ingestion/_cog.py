@@ -52,13 +52,17 @@ class Ingestion(commands.Cog):
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         """A deleted message leaves the store and the vectors."""
         if payload.guild_id is not None:
-            await self.bot.services.ingest.delete([str(payload.message_id)])
+            await self.bot.services.ingest.delete(
+                [str(payload.message_id)], guild_id=str(payload.guild_id)
+            )
 
     @commands.Cog.listener()
     async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
         """A purge by a moderator leaves the store and the vectors too."""
         if payload.guild_id is not None:
-            await self.bot.services.ingest.delete([str(mid) for mid in payload.message_ids])
+            await self.bot.services.ingest.delete(
+                [str(mid) for mid in payload.message_ids], guild_id=str(payload.guild_id)
+            )
 
     @commands.Cog.listener()
     async def on_guild_join(self, guild: discord.Guild) -> None:
