@@ -13,7 +13,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from tests.bot import payloads
 from tests.bot.conftest import START, make_settings
 from tests.bot.fake_discord import FakeDiscord
 from tests.interactions.signing import PUBLIC_KEY_HEX, signed
+from tests.test_telemetry import in_memory_telemetry
 
 FUNCTIONS = {str(fn.get_function_name()): fn for fn in functions.app.get_functions()}
 
@@ -236,6 +237,50 @@ async def test_the_message_processor_stores_and_deletes_what_the_gateway_forward
     assert [m.id for m in kept] == [m.id for m in forwarded.messages[1:]]
     [channel] = await store.channels(payloads.GUILD_ID)
     assert channel.name == "general"
+
+
+async def test_a_create_redelivered_to_a_fresh_instance_after_its_delete_stays_deleted(
+    azure: Azure,
+) -> None:
+    """The delete is processed by one instance; the create comes again (a retry the broker
+    still held, or one whose delete overtook it) to an instance that never saw the
+    delete: the store's tombstone keeps it out."""
+    processor = user_function("message_processor")
+    forwarded = chat(4, start=START - timedelta(hours=2))
+    stored, late = forwarded.messages[:3], forwarded.messages[3]
+    await processor(bus_message(forwarded.model_copy(update={"messages": stored})))
+    gone = stored[0].id
+    deleted = MessagesDeleted(message_ids=(gone, late.id), guild_id=payloads.GUILD_ID)
+    await processor(bus_message(deleted))
+
+    await functions.runtime.close()  # the instance is recycled: its memory of deletes goes
+    again = forwarded.model_copy(update={"messages": (stored[0], late)})
+    await processor(bus_message(again, delivery_count=2))
+
+    store = (await azure.runtime()).services.store
+    kept = await store.messages(payloads.GUILD_ID)
+    assert [m.id for m in kept] == [m.id for m in stored[1:]]
+
+
+async def test_the_message_processor_records_the_queue_lag_of_first_deliveries(
+    azure: Azure,
+) -> None:
+    processor = user_function("message_processor")
+    sent_at = datetime.now(UTC) - timedelta(seconds=5)
+    forwarded = chat(2, start=START - timedelta(hours=1)).model_copy(update={"sent_at": sent_at})
+    deleted = MessagesDeleted(
+        message_ids=(forwarded.messages[0].id,), guild_id=payloads.GUILD_ID, sent_at=sent_at
+    )
+
+    with in_memory_telemetry() as captured:
+        await processor(bus_message(forwarded))
+        await processor(bus_message(deleted))
+        await processor(bus_message(forwarded, delivery_count=2))  # a retry's wait: not lag
+        ((attributes, point),) = captured.points("snitch.queue.lag")
+
+    assert attributes == {"queue": "message-processing"}
+    assert point.count == 2
+    assert 10 <= point.sum < 120
 
 
 async def test_the_timer_publishes_a_due_edition_exactly_once(azure: Azure) -> None:

@@ -6,7 +6,7 @@ Each function translates its trigger into a call on the runtime and nothing more
   endpoint; quick commands are answered inline, slow ones deferred onto Service Bus;
 - ``interaction_worker`` (Service Bus queue ``interactions``): finishes deferred commands;
 - ``message_processor`` (Service Bus queue ``message-processing``): stores the messages
-  that ``snitch gateway`` forwards;
+  that ``snitch gateway`` forwards, and records each one's queue lag;
 - ``timer_newsletter`` (every 5 minutes): publishes every due edition exactly once;
 - ``health_check`` (GET /api/health): 200 or 503 with each dependency's state.
 
@@ -34,6 +34,7 @@ from snitch.queues.schema import (
     SchemaRejected,
     decode,
 )
+from snitch.telemetry import record_queue_lag
 
 log = get_logger(__name__)
 
@@ -76,6 +77,10 @@ async def message_processor(message: func.ServiceBusMessage) -> None:
     envelope = _decoded(message, INGEST_KINDS)
     if not isinstance(envelope, MessagesUpserted | MessagesDeleted):
         return
+    # From the producer's send, as the Service Bus ingestion queue measures it; only on
+    # the first delivery, as a redelivery's wait is the retry pause, not lag.
+    if (message.delivery_count or 1) == 1:
+        record_queue_lag(MESSAGES_QUEUE, envelope.sent_at)
     opened = await runtime.get()
     await opened.ingest(envelope)
 
