@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from snitch.interactions.endpoint import LocalJobs
 from snitch.interactions.jobs import InteractionJob
 from snitch.interactions.priority import Answering
+from tests.test_telemetry import in_memory_telemetry
 
 
 class RecordingRunner:
@@ -138,3 +139,18 @@ async def test_without_answering_jobs_run_straight_away() -> None:
     await asyncio.wait_for(jobs.drained(), timeout=5)
     assert [interaction for interaction, _ in runner.finished] == ["1"]
     await jobs.stop()
+
+
+async def test_a_jobs_wait_is_recorded_as_queue_lag_hold_included() -> None:
+    answering, runner = Answering(), RecordingRunner()
+    jobs = LocalJobs(runner, answering=answering, max_hold=0.05)
+    with in_memory_telemetry() as captured:
+        jobs.start()
+        answering.started()
+        await jobs.put(job(1))
+        await asyncio.wait_for(jobs.drained(), timeout=5)
+        await jobs.stop()
+        ((attributes, point),) = captured.points("snitch.queue.lag")
+    assert attributes == {"queue": "interactions"}
+    assert point.count == 1
+    assert point.sum >= 0.04

@@ -23,8 +23,11 @@ from snitch.interactions.priority import DEFAULT_MAX_HOLD, Answering
 from snitch.interactions.runner import TreeRunner
 from snitch.interactions.signature import load_public_key
 from snitch.log import get_logger
+from snitch.telemetry import record_queue_lag
 
 log = get_logger(__name__)
+
+QUEUE_NAME = "interactions"  # in the snitch.queue.lag metric, as on Service Bus
 
 
 class JobRunner(Protocol):
@@ -92,6 +95,7 @@ class LocalJobs:
             try:
                 if self.answering is not None and not self._was_full():
                     await self.answering.lull(queued_at + self._max_hold - loop.time())
+                record_queue_lag(QUEUE_NAME, job.received_at)  # the hold for a lull included
                 if self.runner is not None:
                     await self.runner.finish(job)
             except Exception:
