@@ -1,9 +1,14 @@
 """The servers the serve benchmark runs beside ``snitch serve``, each as its own process.
 
 ``stub``: the slice of Discord's REST API the endpoint touches (log-in, and the webhook
-the worker answers deferred commands through), so the worker does its real work.
+the worker answers deferred commands through), so the worker does its real work; it counts
+the answers it received (``GET /bench/answered``), so the benchmark can see every deferred
+command finish.
 ``bare``: a bare ASGI app on the same server stack (uvicorn, same options) that answers
-every POST with a PONG: the floor any interactions endpoint stands on.
+every POST with a PONG: the floor any HTTP endpoint stands on.
+``bare --verify KEY``: the same, but it checks each request's Ed25519 signature first (401
+if it fails), as Discord requires of any interactions endpoint: the floor a conforming one
+stands on, and so the most any of them can reach on this machine.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ from typing import Any
 
 import uvicorn
 from aiohttp import web
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 PONG = json.dumps({"type": 1}).encode()
+UNAUTHORIZED = json.dumps({"error": "invalid request signature"}).encode()
 APPLICATION_ID = "100000000000000001"
 USER = {
     "id": APPLICATION_ID,
@@ -60,6 +68,18 @@ def stub_app() -> web.Application:
     """Log-in and the interaction webhooks."""
     app = web.Application()
     api = "/api/v10"
+    answered: dict[str, int] = {"edited": 0, "followed_up": 0}
+
+    async def edit(request: web.Request) -> web.Response:
+        answered["edited"] += 1
+        return await _message(request)
+
+    async def follow_up(request: web.Request) -> web.Response:
+        answered["followed_up"] += 1
+        return await _message(request)
+
+    async def count(_request: web.Request) -> web.Response:
+        return _json(answered)
 
     async def me(_request: web.Request) -> web.Response:
         return _json(USER)
@@ -81,30 +101,51 @@ def stub_app() -> web.Application:
 
     app.router.add_get(f"{api}/users/@me", me)
     app.router.add_get(f"{api}/oauth2/applications/@me", application)
-    app.router.add_post(f"{api}/webhooks/{{app}}/{{token}}", _message)
-    app.router.add_patch(f"{api}/webhooks/{{app}}/{{token}}/messages/@original", _message)
+    app.router.add_post(f"{api}/webhooks/{{app}}/{{token}}", follow_up)
+    app.router.add_patch(f"{api}/webhooks/{{app}}/{{token}}/messages/@original", edit)
+    app.router.add_get("/bench/answered", count)
     return app
 
 
-async def bare_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """POST anything: PONG. The least an interactions endpoint can do."""
-    if scope["type"] != "http":
-        return
-    more = True
-    while more:
-        message = await receive()
-        more = message.get("more_body", False)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(PONG)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": PONG})
+def bare_app(key: VerifyKey | None) -> Any:
+    """POST anything: PONG. The least an interactions endpoint can do; with ``key``, only
+    once the signature holds, the least a conforming one can."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        status, body = 200, PONG
+        if key is not None and not _signed(key, scope["headers"], b"".join(chunks)):
+            status, body = 401, UNAUTHORIZED
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def _signed(key: VerifyKey, headers: list[tuple[bytes, bytes]], body: bytes) -> bool:
+    found = dict(headers)
+    try:
+        signature = bytes.fromhex(found[b"x-signature-ed25519"].decode())
+        key.verify(found[b"x-signature-timestamp"] + body, signature)
+    except (KeyError, ValueError, BadSignatureError):
+        return False
+    return True
 
 
 def free_port() -> int:
@@ -119,12 +160,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("which", choices=["stub", "bare"])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--verify", metavar="KEY", help="bare: check signatures with this key")
     args = parser.parse_args()
     if args.which == "stub":
         web.run_app(stub_app(), host="127.0.0.1", port=args.port, print=None)
         return
     config = uvicorn.Config(
-        bare_app,
+        bare_app(VerifyKey(bytes.fromhex(args.verify)) if args.verify else None),
         host="127.0.0.1",
         port=args.port,
         lifespan="off",
