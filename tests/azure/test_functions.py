@@ -2,9 +2,9 @@
 ``azure.functions`` request, timer and Service Bus message objects.
 
 The runtime behind them is the real one (services on a scratch SQLite store, the bot
-logged in over HTTP against the fake Discord); only the Service Bus sender of deferred
-commands is replaced by a list, whose jobs the tests hand to ``interaction_worker`` as the
-queue would, in the envelope the real sender writes.
+logged in over HTTP against the fake Discord); only the Service Bus senders of deferred
+commands and of backfill chunks are replaced by lists, whose jobs and cursors the tests
+hand to ``interaction_worker`` as the queue would, in the envelope the real sender writes.
 """
 
 from __future__ import annotations
@@ -20,20 +20,26 @@ from typing import Any
 import azure.functions as func
 import discord
 import pytest
+import structlog
 from aiohttp.test_utils import TestServer
 from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
 
 from snitch.azure import functions
 from snitch.azure.runtime import AzureRuntime, open_runtime
+from snitch.ingest.budget import ChunkBudget
 from snitch.interactions.jobs import InteractionJob
 from snitch.memory.embeddings import LocalEmbedder
 from snitch.models import Author, Channel, Guild, Message
 from snitch.queues.schema import (
+    BackfillChunkMessage,
+    BackfillCursor,
     InteractionJobMessage,
     MessagesDeleted,
     MessagesUpserted,
     QueueMessage,
+    SchemaRejected,
+    decode,
     encode,
     queue_message_id,
 )
@@ -53,10 +59,12 @@ def user_function(name: str) -> Callable[..., Awaitable[Any]]:
 
 @dataclass
 class Azure:
-    """The app's runtime, the fake Discord, the jobs sent, and the clock."""
+    """The app's runtime, the fake Discord, the jobs and backfill chunks sent, the clock."""
 
     discord: FakeDiscord
     jobs: list[InteractionJob] = field(default_factory=list)
+    cursors: list[BackfillCursor] = field(default_factory=list)
+    budget: ChunkBudget = field(default_factory=ChunkBudget)
     now: datetime = START
     fail_queue: bool = False
 
@@ -81,6 +89,9 @@ async def azure(
     async def send(job: InteractionJob) -> None:
         state.jobs.append(job)
 
+    async def send_backfill(cursor: BackfillCursor) -> None:
+        state.cursors.append(cursor)
+
     async def queue_check() -> None:
         if state.fail_queue:
             raise ConnectionError("the namespace is unreachable")
@@ -90,6 +101,8 @@ async def azure(
             stack,
             settings,
             send,
+            send_backfill=send_backfill,
+            backfill_budget=state.budget,
             queue_check=queue_check,
             embedder=shared_embedder,
             clock=lambda: state.now,
@@ -319,3 +332,193 @@ async def test_health_is_200_when_everything_answers_and_503_when_not(azure: Azu
     failed = json.loads(broken.get_body())["checks"]["queue"]
     assert failed["ok"] is False
     assert "unreachable" in failed["error"]
+
+
+# --- backfill, a chunk at a time ------------------------------------------------------
+
+
+def past_history(
+    azure: Azure, channel_id: str, count: int, *, hours_ago: float, author: Any = None
+) -> list[str]:
+    """``count`` messages in a fake channel's history, one a minute from a point in the past."""
+    ids = []
+    for index in range(count):
+        moment = azure.now - timedelta(hours=hours_ago) + timedelta(minutes=index)
+        message_id = payloads.snowflake(moment, index)
+        who = author or (payloads.ALICE, payloads.BOB)[index % 2]
+        azure.discord.history[channel_id].append(
+            payloads.message(message_id, who, f"said {index}", channel_id=channel_id)
+        )
+        ids.append(message_id)
+    return ids
+
+
+async def request_backfill(azure: Azure) -> str:
+    """An admin runs /snitch backfill against the Functions' endpoint; its answer."""
+    endpoint = user_function("discord_interactions")
+    payload = payloads.interaction("snitch backfill", permissions=payloads.MANAGE_GUILD)
+    response = await endpoint(http_request(payload))
+    body = json.loads(response.get_body())
+    if body["type"] == 5:  # deferred: the worker answers
+        [job] = azure.jobs
+        azure.discord.expect_interaction(payload["token"], payload["channel_id"])
+        await user_function("interaction_worker")(bus_message(InteractionJobMessage(job=job)))
+        return str(azure.discord.replies()[-1].body["content"])
+    return str(body["data"]["content"])
+
+
+def chunk_message(cursor: BackfillCursor, *, delivery_count: int = 1) -> ServiceBusMessage:
+    return bus_message(BackfillChunkMessage(cursor=cursor), delivery_count=delivery_count)
+
+
+async def run_chunks(azure: Azure, limit: int = 50) -> list[BackfillCursor]:
+    """Hand every queued chunk to the worker, as the queue would, until none is left."""
+    worker = user_function("interaction_worker")
+    handled: list[BackfillCursor] = []
+    while azure.cursors:
+        assert len(handled) < limit, "the backfill never finished"
+        cursor = azure.cursors.pop(0)
+        handled.append(cursor)
+        await worker(chunk_message(cursor))
+    return handled
+
+
+async def stored_ids(azure: Azure) -> list[str]:
+    store = (await azure.runtime()).services.store
+    return [m.id for m in await store.messages(payloads.GUILD_ID)]
+
+
+async def test_backfill_in_the_functions_queues_its_first_chunk_and_returns(azure: Azure) -> None:
+    past_history(azure, payloads.GENERAL_ID, 5, hours_ago=3)
+
+    answer = await request_backfill(azure)
+
+    assert "Reading the last 7 days of history in the background" in answer
+    [cursor] = azure.cursors
+    assert cursor.guild_id == payloads.GUILD_ID
+    assert cursor.full is True
+    assert cursor.started_at == START
+    assert cursor.cutoff == START - timedelta(days=7)
+    assert (cursor.channel_ids, cursor.before, cursor.step) == (None, None, 0)
+    # Nothing was read in the request, nor left running behind it.
+    assert azure.discord.history_requests == []
+    assert await stored_ids(azure) == []
+
+
+async def test_a_queued_backfill_reads_the_window_chunk_by_chunk_within_the_rules(
+    azure: Azure,
+) -> None:
+    azure.budget = ChunkBudget(pages=1)  # a page a chunk: many invocations
+    general = past_history(azure, payloads.GENERAL_ID, 250, hours_ago=30)
+    recent = past_history(azure, payloads.RANDOM_ID, 120, hours_ago=48)
+    too_old = past_history(azure, payloads.RANDOM_ID, 5, hours_ago=24 * 9)
+    secret = past_history(azure, payloads.SECRET_ID, 5, hours_ago=2)
+    carol = past_history(azure, payloads.NEWS_ID, 3, hours_ago=1, author=payloads.CAROL)
+    runtime = await azure.runtime()
+    state = runtime.services.state
+    excluded = (await state.settings(payloads.GUILD_ID)).updated(
+        excluded_channel_ids=(payloads.SECRET_ID,)
+    )
+    await state.save_settings(excluded, azure.now)
+    await state.set_opted_out(payloads.GUILD_ID, payloads.CAROL.id, True, azure.now)
+    runtime.services.ingest.rules.forget(payloads.GUILD_ID)
+
+    await request_backfill(azure)
+    with structlog.testing.capture_logs() as logged:
+        handled = await run_chunks(azure)
+
+    assert set(await stored_ids(azure)) == {*general, *recent}
+    assert not set(await stored_ids(azure)) & {*too_old, *secret, *carol}
+    assert not any(r["channel"] == payloads.SECRET_ID for r in azure.discord.history_requests)
+    # A chunk stops after its first full page: general's 250 and random's 120 (and its 5
+    # too old) make 4 chunks (a short last page lets a chunk go on to the next channel).
+    assert len(handled) == 4
+    assert [c.step for c in handled] == list(range(len(handled)))
+    ids = [queue_message_id(BackfillChunkMessage(cursor=c)) for c in handled]
+    assert len(set(ids)) == len(ids)
+    [done] = [entry for entry in logged if entry["event"] == "backfill done"]
+    assert done["kept"] == len(general) + len(recent)
+    assert done["chunks"] == len(handled)
+    assert done["skipped"] >= 1  # #secret
+
+
+async def test_a_chunk_delivered_again_stores_nothing_twice_and_queues_the_same_next(
+    azure: Azure,
+) -> None:
+    azure.budget = ChunkBudget(pages=1)
+    general = past_history(azure, payloads.GENERAL_ID, 230, hours_ago=10)
+    worker = user_function("interaction_worker")
+    await request_backfill(azure)
+    await worker(chunk_message(azure.cursors.pop()))  # lists the channels, reads a page
+    middle = azure.cursors.pop()
+    assert middle.channel_ids is not None
+    assert middle.before is not None
+
+    await worker(chunk_message(middle))
+    await worker(chunk_message(middle, delivery_count=2))  # its lock was lost: again
+    first, again = azure.cursors
+    store = (await azure.runtime()).services.store
+    assert await store.count_messages(payloads.GUILD_ID) == 200
+
+    # Same continuation, same message id: the broker drops the second as a duplicate.
+    assert again == first
+    assert queue_message_id(BackfillChunkMessage(cursor=again)) == queue_message_id(
+        BackfillChunkMessage(cursor=first)
+    )
+    azure.cursors[:] = [first]
+    await run_chunks(azure)
+    assert sorted(await stored_ids(azure), key=int) == sorted(general, key=int)
+    assert await store.count_messages(payloads.GUILD_ID) == len(general)
+
+
+async def test_a_queued_backfill_skips_a_channel_discord_refuses_and_goes_on(
+    azure: Azure,
+) -> None:
+    azure.budget = ChunkBudget(pages=1)
+    general = past_history(azure, payloads.GENERAL_ID, 150, hours_ago=10)
+    refused = past_history(azure, payloads.RANDOM_ID, 150, hours_ago=10)
+    news = past_history(azure, payloads.NEWS_ID, 10, hours_ago=10)
+    # random's second page is refused (the bot lost access between two chunks).
+    azure.discord.forbid(f"/channels/{payloads.RANDOM_ID}/messages", after=1)
+
+    await request_backfill(azure)
+    with structlog.testing.capture_logs() as logged:
+        await run_chunks(azure)
+
+    assert set(await stored_ids(azure)) == {*general, *refused[-100:], *news}
+    [done] = [entry for entry in logged if entry["event"] == "backfill done"]
+    assert done["skipped"] == 1
+
+
+async def test_a_backfill_chunk_that_breaks_its_schema_is_logged_and_completed(
+    azure: Azure,
+) -> None:
+    worker = user_function("interaction_worker")
+    body = {
+        "kind": "backfill.chunk",
+        "schema_version": 1,
+        "sent_at": START.isoformat(),
+        "cursor": {
+            "guild_id": payloads.GUILD_ID,
+            "started_at": START.isoformat(),
+            "cutoff": (START + timedelta(days=1)).isoformat(),  # after the start
+            "full": True,
+            "before": "123",  # a position without channels
+        },
+    }
+    raw = json.dumps(body).encode()
+    with pytest.raises(SchemaRejected) as refused:
+        decode(raw)
+    assert refused.value.reason == "SchemaInvalid"
+
+    with structlog.testing.capture_logs() as logged:
+        await worker(
+            ServiceBusMessage(
+                body=raw, message_id="bad", application_properties={}, user_properties={}
+            )
+        )
+
+    [entry] = [e for e in logged if e["event"] == "queue message refused"]
+    assert entry["reason"] == "SchemaInvalid"
+    assert azure.cursors == []
+    assert azure.discord.history_requests == []

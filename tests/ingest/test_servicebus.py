@@ -34,6 +34,9 @@ from snitch.queues.interactions import (
 )
 from snitch.queues.schema import (
     INGEST_KINDS,
+    INTERACTIONS_QUEUE_KINDS,
+    BackfillChunkMessage,
+    BackfillCursor,
     InteractionJobMessage,
     MessagesDeleted,
     MessagesUpserted,
@@ -531,6 +534,32 @@ async def test_interaction_jobs_are_sent_once_and_finished_by_the_worker(
     assert expired.dead_letter_reason == INTERACTION_EXPIRED
     assert expired.message_id == "900000000000000003"
     assert await peek_all(client, queue_name) == []
+
+
+async def test_a_backfill_chunk_queued_twice_is_kept_once(
+    client: ServiceBusClient, queue_name: str
+) -> None:
+    """A chunk delivered again queues the same continuation: the broker drops the second."""
+    started = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    cursor = BackfillCursor(
+        guild_id=GUILD.id,
+        started_at=started,
+        cutoff=started - timedelta(days=7),
+        full=True,
+        channel_ids=(CHANNEL.id,),
+        before="900000000000000001",
+        step=3,
+    )
+    async with InteractionJobQueue(client, queue_name) as jobs:
+        await jobs.put_backfill(cursor)
+        await jobs.put_backfill(cursor.model_copy(update={"before": "900000000000000000"}))
+
+    [queued] = await peek_all(client, queue_name)
+    assert queued.message_id == f"backfill-{GUILD.id}-{int(started.timestamp() * 1000)}-3"
+    assert queued.subject == "backfill.chunk"
+    envelope = decode(b"".join(queued.body), accepts=INTERACTIONS_QUEUE_KINDS)
+    assert isinstance(envelope, BackfillChunkMessage)
+    assert envelope.cursor == cursor
 
 
 def test_settings_name_the_queues() -> None:

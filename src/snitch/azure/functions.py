@@ -4,7 +4,9 @@ Each function translates its trigger into a call on the runtime and nothing more
 
 - ``discord_interactions`` (POST /api/discord/interactions): Discord's interactions
   endpoint; quick commands are answered inline, slow ones deferred onto Service Bus;
-- ``interaction_worker`` (Service Bus queue ``interactions``): finishes deferred commands;
+- ``interaction_worker`` (Service Bus queue ``interactions``): finishes deferred commands,
+  and reads backfills a chunk at a time (each chunk queues the next; one function per
+  queue, since two triggers on one queue would compete for each other's messages);
 - ``message_processor`` (Service Bus queue ``message-processing``): stores the messages
   that ``snitch gateway`` forwards, and records each one's queue lag;
 - ``timer_newsletter`` (every 5 minutes): publishes every due edition exactly once;
@@ -26,7 +28,8 @@ from snitch.azure.runtime import RuntimeHolder
 from snitch.log import get_logger
 from snitch.queues.schema import (
     INGEST_KINDS,
-    INTERACTION_KINDS,
+    INTERACTIONS_QUEUE_KINDS,
+    BackfillChunkMessage,
     InteractionJobMessage,
     MessagesDeleted,
     MessagesUpserted,
@@ -60,8 +63,13 @@ async def discord_interactions(req: func.HttpRequest) -> func.HttpResponse:
     arg_name="message", queue_name=INTERACTIONS_QUEUE, connection=SERVICE_BUS
 )
 async def interaction_worker(message: func.ServiceBusMessage) -> None:
-    """Finish a deferred command; its answer edits the original response."""
-    envelope = _decoded(message, INTERACTION_KINDS)
+    """Finish a deferred command (its answer edits the original response), or read one
+    chunk of a backfill, store it and queue the next."""
+    envelope = _decoded(message, INTERACTIONS_QUEUE_KINDS)
+    if isinstance(envelope, BackfillChunkMessage):
+        opened = await runtime.get()
+        await opened.backfill(envelope.cursor)
+        return
     if not isinstance(envelope, InteractionJobMessage):
         return
     opened = await runtime.get()

@@ -4,6 +4,11 @@ A Functions worker process lives across invocations, so the runtime opens the st
 memory, the newsroom and a bot logged in over HTTP (no gateway) on first use and keeps
 them. Every function is then a few lines over the same services ``snitch run`` uses: no
 command or newsroom logic is written twice.
+
+One difference: nothing may outlive an invocation (the host recycles idle instances, and
+scales in), so the bot reads a backfill not in a background task but as a chain of chunks
+on the interactions queue (``send_backfill``), each read, stored and continued by one
+invocation of the interaction worker (``backfill``).
 """
 
 from __future__ import annotations
@@ -16,16 +21,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from snitch.bot.client import SnitchBot, use_api_base
+from snitch.bot.client import SendBackfill, SnitchBot, use_api_base
 from snitch.bot.services import Services, open_services
 from snitch.config import Settings, load_settings
 from snitch.errors import ConfigError
+from snitch.ingest.budget import ChunkBudget
 from snitch.interactions.handler import HttpReply, InteractionHandler
 from snitch.interactions.jobs import InteractionJob
 from snitch.interactions.runner import TreeRunner
 from snitch.interactions.signature import load_public_key
 from snitch.log import get_logger
-from snitch.queues.schema import MessagesDeleted, MessagesUpserted
+from snitch.queues.schema import BackfillCursor, MessagesDeleted, MessagesUpserted
 
 log = get_logger(__name__)
 
@@ -40,6 +46,15 @@ class ScheduleJobs(Protocol):
         """Publish every due edition exactly once."""
 
 
+class BackfillChunks(Protocol):
+    """The ingestion extension (``Ingestion``), as the interaction worker reads backfills."""
+
+    async def backfill_chunk(
+        self, cursor: BackfillCursor, budget: ChunkBudget
+    ) -> BackfillCursor | None:
+        """Read and store one chunk; the cursor of the rest, or None when done."""
+
+
 @dataclass
 class AzureRuntime:
     """The opened services, the HTTP-only bot and the interaction runner."""
@@ -48,7 +63,9 @@ class AzureRuntime:
     bot: SnitchBot
     runner: TreeRunner
     handler: InteractionHandler
+    send_backfill: SendBackfill
     checks: dict[str, Check] = field(default_factory=dict)
+    backfill_budget: ChunkBudget = field(default_factory=ChunkBudget)
 
     async def interaction(self, body: bytes, headers: Mapping[str, str]) -> HttpReply:
         """One request to the interactions endpoint."""
@@ -58,6 +75,18 @@ class AzureRuntime:
         """Run a deferred command to the end (the interaction worker)."""
         await self.runner.finish(job)
         await self.runner.drain()
+
+    async def backfill(self, cursor: BackfillCursor) -> BackfillCursor | None:
+        """Read and store one chunk of a backfill, then queue the rest (the interaction
+        worker). A failure before the next chunk is queued lets the queue deliver this one
+        again: it reads the same pages, and storing them again is an upsert."""
+        chunks = self.bot.get_cog("Ingestion")
+        if chunks is None:  # pragma: no cover - the ingestion extension is always loaded
+            raise RuntimeError("the ingestion extension is not loaded")
+        following = await cast(BackfillChunks, chunks).backfill_chunk(cursor, self.backfill_budget)
+        if following is not None:
+            await self.send_backfill(following)
+        return following
 
     async def ingest(self, envelope: MessagesUpserted | MessagesDeleted) -> int:
         """Store (or remove) what a gateway forwarded, before the invocation ends."""
@@ -110,11 +139,14 @@ async def open_runtime(
     settings: Settings,
     send_job: SendJob,
     *,
+    send_backfill: SendBackfill,
+    backfill_budget: ChunkBudget | None = None,
     queue_check: Check | None = None,
     embedder: Any = None,
     clock: Callable[[], datetime] | None = None,
 ) -> AzureRuntime:
-    """Open everything on ``stack`` (closed when the worker shuts down)."""
+    """Open everything on ``stack`` (closed when the worker shuts down). ``send_job`` and
+    ``send_backfill`` put deferred commands and backfill chunks on the interactions queue."""
     discord_settings = settings.discord
     if discord_settings.token is None:
         raise ConfigError("no SNITCH_DISCORD__TOKEN: the Functions answer through the bot")
@@ -128,7 +160,7 @@ async def open_runtime(
         else open_services(settings, embedder=embedder)
     )
     services = await stack.enter_async_context(opening)
-    bot = SnitchBot(services, runs_jobs=False)
+    bot = SnitchBot(services, runs_jobs=False, send_backfill=send_backfill)
     stack.push_async_callback(bot.close)
     await bot.login(discord_settings.token.get_secret_value())
     runner = TreeRunner(bot, bot.tree, send_job)
@@ -136,7 +168,15 @@ async def open_runtime(
     checks = default_checks(services)
     if queue_check is not None:
         checks["queue"] = queue_check
-    return AzureRuntime(services, bot, runner, InteractionHandler(key, runner), checks)
+    return AzureRuntime(
+        services,
+        bot,
+        runner,
+        InteractionHandler(key, runner),
+        send_backfill,
+        checks,
+        backfill_budget or ChunkBudget(),
+    )
 
 
 RuntimeFactory = Callable[[AsyncExitStack], Awaitable[AzureRuntime]]
@@ -190,4 +230,6 @@ async def production_runtime(stack: AsyncExitStack) -> AzureRuntime:
     jobs = await stack.enter_async_context(
         InteractionJobQueue.from_settings(client, settings.servicebus)
     )
-    return await open_runtime(stack, settings, jobs.put, queue_check=jobs.reachable)
+    return await open_runtime(
+        stack, settings, jobs.put, send_backfill=jobs.put_backfill, queue_check=jobs.reachable
+    )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Final
 
 import discord
 from discord import app_commands
@@ -13,7 +14,12 @@ from snitch.bot.services import Services
 from snitch.log import get_logger
 from snitch.telemetry import record_command
 
+if TYPE_CHECKING:
+    from snitch.queues.schema import BackfillCursor
+
 log = get_logger(__name__)
+
+SendBackfill = Callable[["BackfillCursor"], Awaitable[None]]
 
 EXTENSIONS: Final = (
     "snitch.bot.exts.ingestion",
@@ -48,7 +54,9 @@ class SnitchBot(commands.Bot):
 
     ``services`` is None only where the bot is built to describe its commands
     (``snitch commands --json``); ``runs_jobs`` starts the scheduler and retention loops,
-    which tests drive by hand instead.
+    which tests drive by hand instead. ``send_backfill`` queues backfills in chunks instead
+    of reading them in a background task, for a host whose work must end with each
+    invocation (the Functions); it is given the first chunk's cursor.
     """
 
     def __init__(
@@ -58,6 +66,7 @@ class SnitchBot(commands.Bot):
         runs_jobs: bool = True,
         sync_commands: bool = False,
         command_guild_id: str | None = None,
+        send_backfill: SendBackfill | None = None,
     ) -> None:
         # The bot never joins voice: discord.py's warnings about missing voice libraries
         # would only alarm whoever reads the log.
@@ -72,6 +81,7 @@ class SnitchBot(commands.Bot):
         )
         self._services = services
         self.runs_jobs = runs_jobs and services is not None
+        self.send_backfill = send_backfill
         self._sync_commands = sync_commands
         self._command_guild = discord.Object(int(command_guild_id)) if command_guild_id else None
 

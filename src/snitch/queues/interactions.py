@@ -17,7 +17,12 @@ from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
 from snitch.config import ServiceBusSettings
 from snitch.interactions.jobs import InteractionJob
 from snitch.log import get_logger
-from snitch.queues.schema import INTERACTION_KINDS, InteractionJobMessage
+from snitch.queues.schema import (
+    INTERACTION_KINDS,
+    BackfillChunkMessage,
+    BackfillCursor,
+    InteractionJobMessage,
+)
 from snitch.queues.servicebus import (
     DEFAULT_MAX_DELIVERIES,
     DEFAULT_WAIT_SECONDS,
@@ -89,6 +94,12 @@ class InteractionJobQueue:
     async def put(self, job: InteractionJob) -> None:
         """Queue a deferred command (a resend of the same interaction is dropped)."""
         await self._sender.send(InteractionJobMessage(job=job))
+
+    async def put_backfill(self, cursor: BackfillCursor) -> None:
+        """Queue a backfill's next chunk, for the Functions' interaction worker (this class's
+        ``get`` takes jobs only). Its id is the backfill's and the step's, so a continuation
+        queued twice, by a chunk delivered twice, is dropped."""
+        await self._sender.send(BackfillChunkMessage(cursor=cursor))
 
     async def get(self) -> ReceivedJob:
         """The next job still worth running; expired ones are dead-lettered on the way."""

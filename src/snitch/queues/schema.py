@@ -11,6 +11,10 @@ Bump ``SCHEMA_VERSION`` for any change a consumer of the current version would r
 
 Queue message ids are derived here too, so the same event sent twice gets the same id and
 the broker's duplicate detection drops the resend (see ``queue_message_id``).
+
+The interactions queue also carries the chunks of a backfill (``BackfillChunkMessage``):
+where the Functions cannot keep a background task running, a backfill is a chain of
+bounded reads, each of which queues the next one's ``BackfillCursor``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from collections.abc import Collection, Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from snitch.interactions.jobs import InteractionJob
 from snitch.models import Channel, Guild, Message
@@ -30,10 +34,14 @@ SCHEMA_VERSION: Final = 1
 MESSAGES_UPSERTED: Final = "messages.upserted"
 MESSAGES_DELETED: Final = "messages.deleted"
 INTERACTION_JOB: Final = "interaction.job"
-KINDS: Final = frozenset({MESSAGES_UPSERTED, MESSAGES_DELETED, INTERACTION_JOB})
-# What each queue carries: the ingestion queue and the deferred-command queue.
+BACKFILL_CHUNK: Final = "backfill.chunk"
+KINDS: Final = frozenset({MESSAGES_UPSERTED, MESSAGES_DELETED, INTERACTION_JOB, BACKFILL_CHUNK})
+# What each queue carries: the ingestion queue and the deferred-command queue. The Functions'
+# interaction worker also reads backfill chunks from the latter (INTERACTIONS_QUEUE_KINDS);
+# ``InteractionJobQueue`` takes only jobs, and dead-letters a chunk as unexpected.
 INGEST_KINDS: Final = frozenset({MESSAGES_UPSERTED, MESSAGES_DELETED})
 INTERACTION_KINDS: Final = frozenset({INTERACTION_JOB})
+INTERACTIONS_QUEUE_KINDS: Final = frozenset({INTERACTION_JOB, BACKFILL_CHUNK})
 # Service Bus limits a message id to 128 characters.
 MAX_MESSAGE_ID_LENGTH: Final = 128
 _DIGEST_CHARS: Final = 24
@@ -81,8 +89,60 @@ class InteractionJobMessage(_Envelope):
     job: InteractionJob
 
 
+Snowflake = Annotated[str, Field(pattern=r"^[0-9]{1,20}$")]
+
+
+class BackfillCursor(BaseModel):
+    """Where a chunked backfill stands: enough for any instance to read the next chunk.
+
+    ``channel_ids`` are the channels still to read, the current one first (None before the
+    first chunk has listed the guild's readable channels). Within the current channel the
+    read goes back from ``before`` (newest first, down to ``cutoff``) or, for a catch-up
+    (``full`` false) whose backward read is done, forward from ``after``; with neither, the
+    channel starts afresh. ``step`` counts the chunks (it makes the queue message id); the
+    totals so far are for the final log line.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    guild_id: Snowflake
+    started_at: datetime
+    cutoff: datetime
+    full: bool
+    channel_ids: tuple[Snowflake, ...] | None = None
+    before: Snowflake | None = None
+    after: Snowflake | None = None
+    step: int = Field(default=0, ge=0)
+    channels: int = Field(default=0, ge=0)
+    read: int = Field(default=0, ge=0)
+    kept: int = Field(default=0, ge=0)
+    skipped: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BackfillCursor:
+        if self.started_at.tzinfo is None or self.cutoff.tzinfo is None:
+            raise ValueError("started_at and cutoff must carry a timezone")
+        if self.cutoff > self.started_at:
+            raise ValueError("the cutoff is after the start")
+        if self.before is not None and self.after is not None:
+            raise ValueError("a channel is read either back from 'before' or on from 'after'")
+        if (self.before is not None or self.after is not None) and not self.channel_ids:
+            raise ValueError("'before' and 'after' are positions in the first of channel_ids")
+        if self.after is not None and self.full:
+            raise ValueError("a full re-read has no forward pass ('after')")
+        return self
+
+
+class BackfillChunkMessage(_Envelope):
+    """The next chunk of a backfill, for the interaction worker (Functions)."""
+
+    kind: Literal["backfill.chunk"] = BACKFILL_CHUNK
+    cursor: BackfillCursor
+
+
 QueueMessage = Annotated[
-    MessagesUpserted | MessagesDeleted | InteractionJobMessage, Field(discriminator="kind")
+    MessagesUpserted | MessagesDeleted | InteractionJobMessage | BackfillChunkMessage,
+    Field(discriminator="kind"),
 ]
 _QUEUE_MESSAGE: Final[TypeAdapter[QueueMessage]] = TypeAdapter(QueueMessage)
 
@@ -165,15 +225,19 @@ def _span(ids: Iterable[str]) -> tuple[str, int]:
 def queue_message_id(message: QueueMessage) -> str:
     """The broker's message id: equal for a resend of the same event, different otherwise.
 
-    An interaction job uses the interaction id itself: Discord sends an interaction once, so
-    the same id on the queue is the same work. A batch of messages uses the lowest Discord
-    id and the count (readable in the portal) plus a hash of the batch's full content, in id
-    order. The bare Discord id would not do: an edit, a new reaction or a re-cut batch of
-    the same messages inside the duplicate-detection window would be dropped as a
-    "duplicate", and first/last ids collide for different batches over the same range.
+    A backfill chunk uses its backfill (guild and start) and its step: see
+    ``backfill_message_id``. An interaction job uses the interaction id itself: Discord
+    sends an interaction once, so the same id on the queue is the same work. A batch of
+    messages uses the lowest Discord id and the count (readable in the portal) plus a hash
+    of the batch's full content, in id order. The bare Discord id would not do: an edit, a
+    new reaction or a re-cut batch of the same messages inside the duplicate-detection
+    window would be dropped as a "duplicate", and first/last ids collide for different
+    batches over the same range.
     """
     if isinstance(message, InteractionJobMessage):
         return message.job.message_id
+    if isinstance(message, BackfillChunkMessage):
+        return backfill_message_id(message.cursor)
     if isinstance(message, MessagesUpserted):
         first, count = _span(m.id for m in message.messages)
         ordered = sorted(message.messages, key=lambda m: _numeric_order(m.id))
@@ -183,3 +247,16 @@ def queue_message_id(message: QueueMessage) -> str:
     first, count = _span(ids)
     digest = _digest(sorted(ids, key=_numeric_order))
     return f"del-{first}-{count}-{digest}"
+
+
+def backfill_message_id(cursor: BackfillCursor) -> str:
+    """The id of a backfill's chunk: the guild, the backfill's start (ms) and the step.
+
+    Not the position: a chunk delivered again (its invocation failed after queueing the
+    next one) may stop elsewhere, as its time budget runs out at another page, yet the
+    continuation it queues has the same step, so the broker drops it as a duplicate and the
+    backfill never forks into two chains. Either continuation would be correct: both start
+    where the redelivered chunk started, and storing a message twice is an upsert.
+    """
+    started = int(cursor.started_at.timestamp() * 1000)
+    return f"backfill-{cursor.guild_id}-{started}-{cursor.step}"

@@ -67,8 +67,9 @@ ChatChannelOption = discord.TextChannel | discord.VoiceChannel | discord.ForumCh
 class Backfills(Protocol):
     """What ``/snitch backfill`` needs of the ingestion cog."""
 
-    def start_backfill(self, guild: discord.Guild, *, full: bool = False) -> bool:
-        """Start reading a guild's history; False if a read is already running."""
+    async def request_backfill(self, guild: discord.Guild, *, full: bool = False) -> bool:
+        """Start reading a guild's history (in the background, or queued in chunks); False
+        if a read is already running."""
 
 
 def _ids(interaction: Interaction) -> tuple[str, str]:
@@ -310,7 +311,7 @@ class Admin(ServerCommands):
         days = min(services.settings.discord.backfill_days, settings.retention_days)
         if days == 0:
             text = "Reading history is turned off on this deployment (backfill days is 0)."
-        elif not ingestion.start_backfill(guild, full=True):
+        elif not await ingestion.request_backfill(guild, full=True):
             text = "I'm already reading this server's history; it finishes on its own."
         else:
             log.info("backfill requested", guild=guild_id)

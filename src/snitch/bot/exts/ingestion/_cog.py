@@ -10,7 +10,9 @@ from discord.ext import commands
 from snitch.bot.chat import ChatChannel, channel_of, guild_of, is_chat, message_of
 from snitch.bot.client import SnitchBot
 from snitch.bot.exts.ingestion._backfill import Backfill, BackfillReport
+from snitch.ingest.budget import ChunkBudget
 from snitch.log import get_logger
+from snitch.queues.schema import BackfillCursor
 
 log = get_logger(__name__)
 
@@ -74,6 +76,39 @@ class Ingestion(commands.Cog):
     async def on_guild_available(self, guild: discord.Guild) -> None:
         """Back after downtime: catch up on what was said meanwhile."""
         self.start_backfill(guild)
+
+    async def request_backfill(self, guild: discord.Guild, *, full: bool = False) -> bool:
+        """Start reading ``guild``'s history where this deployment reads it: in a background
+        task (``start_backfill``), or, for a bot given ``send_backfill`` (the Functions,
+        whose invocations end before a long read would), as a chain of chunks on the queue,
+        the first of which is queued before this returns. False if a background read is
+        already running (a queued one cannot tell: the command's cooldowns bound them)."""
+        send = self.bot.send_backfill
+        if send is None:
+            return self.start_backfill(guild, full=full)
+        now = self.bot.services.clock()
+        cursor = await self._backfill.first_cursor(str(guild.id), now, full=full)
+        await send(cursor)
+        log.info("backfill queued", guild=guild.id, full=full, cutoff=cursor.cutoff.isoformat())
+        return True
+
+    async def backfill_chunk(
+        self, cursor: BackfillCursor, budget: ChunkBudget
+    ) -> BackfillCursor | None:
+        """Read and store one chunk of a queued backfill; the cursor of the rest, or None
+        when it is done (or the guild is out of reach: the bot left it, say)."""
+        guild = self.bot.get_guild(int(cursor.guild_id))
+        if guild is None:  # no gateway cache: the API describes it
+            try:
+                guild = await self.bot.fetch_guild(int(cursor.guild_id))
+            except (discord.NotFound, discord.Forbidden) as error:
+                log.warning(
+                    "backfill stopped: the guild is out of reach",
+                    guild=cursor.guild_id,
+                    error=str(error),
+                )
+                return None
+        return await self._backfill.chunk(guild, cursor, budget)
 
     def start_backfill(self, guild: discord.Guild, *, full: bool = False) -> bool:
         """Start reading ``guild``'s history in the background; False if one is running."""
