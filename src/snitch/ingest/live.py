@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -40,6 +41,9 @@ REMEMBERED_DELETES: Final = 10_000
 QUEUE_NAME: Final = "ingest"  # the in-process queue, in the snitch.queue.lag metric
 MAX_ATTEMPTS: Final = 3  # deliveries of one batch before it is logged and dropped
 RETRY_PAUSE_SECONDS: Final = 1.0
+# How long a guild's rules are trusted without reading them again: the most another
+# process's opt-out or settings change can take to reach this one.
+RULES_MAX_AGE_SECONDS: Final = 10.0
 log = get_logger(__name__)
 
 
@@ -61,19 +65,29 @@ class GuildRules:
 
 @dataclass
 class RulesCache:
-    """Each guild's rules, read once and forgotten when they change."""
+    """Each guild's rules, read again when they change here or once ``max_age`` passed.
+
+    The process that changes a guild's settings or opt-outs forgets its copy at once
+    (``forget``). Other processes over the same store (Functions instances, a gateway
+    beside them) cannot be told, so no copy is trusted for longer than ``max_age``: an
+    opt-out made elsewhere stops this process storing the member's messages within it.
+    """
 
     state: GuildState
-    _rules: dict[str, GuildRules] = field(default_factory=dict)
+    max_age: float = RULES_MAX_AGE_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    _rules: dict[str, tuple[GuildRules, float]] = field(default_factory=dict)
 
     async def get(self, guild_id: str) -> GuildRules:
         """The guild's current rules."""
-        rules = self._rules.get(guild_id)
-        if rules is None:
-            rules = GuildRules(
-                await self.state.settings(guild_id), await self.state.opted_out(guild_id)
-            )
-            self._rules[guild_id] = rules
+        cached = self._rules.get(guild_id)
+        now = self.clock()
+        if cached is not None and now - cached[1] < self.max_age:
+            return cached[0]
+        rules = GuildRules(
+            await self.state.settings(guild_id), await self.state.opted_out(guild_id)
+        )
+        self._rules[guild_id] = (rules, now)
         return rules
 
     def forget(self, guild_id: str) -> None:
