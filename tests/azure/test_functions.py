@@ -216,6 +216,27 @@ async def test_a_deferred_command_goes_through_the_queue_to_the_worker(azure: Az
     assert azure.discord.rate_limited  # the 429 was waited out, not fatal
 
 
+async def test_the_interaction_worker_records_the_queue_lag_of_first_deliveries(
+    azure: Azure,
+) -> None:
+    endpoint = user_function("discord_interactions")
+    worker = user_function("interaction_worker")
+    payload = payloads.interaction("snitch forget-me", user=payloads.CAROL)
+    azure.discord.expect_interaction(payload["token"], payload["channel_id"])
+    await endpoint(http_request(payload))
+    [job] = azure.jobs
+    queued = InteractionJobMessage(job=job, sent_at=datetime.now(UTC) - timedelta(seconds=3))
+
+    with in_memory_telemetry() as captured:
+        await worker(bus_message(queued))
+        await worker(bus_message(queued, delivery_count=2))  # a retry's wait: not lag
+        ((attributes, point),) = captured.points("snitch.queue.lag")
+
+    assert attributes == {"queue": "interactions"}
+    assert point.count == 1
+    assert 3 <= point.sum < 60
+
+
 async def test_the_message_processor_stores_and_deletes_what_the_gateway_forwards(
     azure: Azure,
 ) -> None:

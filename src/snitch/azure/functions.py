@@ -4,9 +4,10 @@ Each function translates its trigger into a call on the runtime and nothing more
 
 - ``discord_interactions`` (POST /api/discord/interactions): Discord's interactions
   endpoint; quick commands are answered inline, slow ones deferred onto Service Bus;
-- ``interaction_worker`` (Service Bus queue ``interactions``): finishes deferred commands,
-  and reads backfills a chunk at a time (each chunk queues the next; one function per
-  queue, since two triggers on one queue would compete for each other's messages);
+- ``interaction_worker`` (Service Bus queue ``interactions``): finishes deferred commands
+  (recording each one's queue lag), and reads backfills a chunk at a time (each chunk
+  queues the next; one function per queue, since two triggers on one queue would compete
+  for each other's messages);
 - ``message_processor`` (Service Bus queue ``message-processing``): stores the messages
   that ``snitch gateway`` forwards, and records each one's queue lag;
 - ``timer_newsletter`` (every 5 minutes): publishes every due edition exactly once;
@@ -72,6 +73,8 @@ async def interaction_worker(message: func.ServiceBusMessage) -> None:
         return
     if not isinstance(envelope, InteractionJobMessage):
         return
+    if (message.delivery_count or 1) == 1:  # as for message_processor below
+        record_queue_lag(INTERACTIONS_QUEUE, envelope.sent_at)
     opened = await runtime.get()
     await opened.finish(envelope.job)
 
