@@ -197,7 +197,10 @@ async def test_fact_check_cooldowns(harness: Harness) -> None:
     other = await harness.command("fact-check", {"claim": CLAIM}, user=payloads.BOB)
 
     assert [(m.via, m.ephemeral) for m in refused] == [("interaction", True)]
-    assert "try that again in 120 seconds" in refused[0].body["content"]
+    waited = re.search(r"try that again in (\d+) seconds", refused[0].body["content"])
+    assert waited is not None
+    # The 120-second window, less however long the three checks took on a busy machine.
+    assert 100 <= int(waited.group(1)) <= 120
     assert other[0].body["embeds"]  # a member's cooldown is theirs alone
 
 

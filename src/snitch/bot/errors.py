@@ -8,6 +8,7 @@ the same reference, so an admin's screenshot leads straight to the log line.
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any
 
@@ -39,7 +40,8 @@ def explain(error: app_commands.AppCommandError) -> str | None:
     """What to tell the user about their own mistake; None when the fault is ours."""
     original = getattr(error, "original", error)
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Easy, tiger: try that again in {error.retry_after:.0f} seconds."
+        # Rounded up: "in 119 seconds" with 119.4 left would be refused once more.
+        return f"Easy, tiger: try that again in {math.ceil(error.retry_after)} seconds."
     if isinstance(error, app_commands.MissingPermissions):
         return f"Only members with {_permissions(error.missing_permissions)} can do that."
     if isinstance(error, app_commands.BotMissingPermissions):
