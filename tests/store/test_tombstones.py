@@ -33,7 +33,7 @@ async def delete(
 
 async def tombstoned(store: SqlStore, batch: Sequence[Message]) -> set[str]:
     async with store.unit_of_work() as writer:
-        return await writer.deleted_among(batch)
+        return await writer.refused_among(batch)
 
 
 async def stored_ids(store: SqlStore, batch: Sequence[Message]) -> list[str]:
@@ -104,7 +104,7 @@ async def test_an_upsert_that_checked_before_a_concurrent_delete_ends_deleted(
     await seed(store, [message(2)])
 
     async with store.unit_of_work() as writer:
-        assert await writer.deleted_among([late]) == set()
+        assert await writer.refused_among([late]) == set()
         deleting = asyncio.create_task(delete(store, [late.id]))
         await asyncio.sleep(BLOCKED_FOR_SECONDS)
         if backend != "cosmos":

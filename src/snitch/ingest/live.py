@@ -70,7 +70,9 @@ class RulesCache:
     The process that changes a guild's settings or opt-outs forgets its copy at once
     (``forget``). Other processes over the same store (Functions instances, a gateway
     beside them) cannot be told, so no copy is trusted for longer than ``max_age``: an
-    opt-out made elsewhere stops this process storing the member's messages within it.
+    opt-out made elsewhere reaches this process's filter within it. Meanwhile the store
+    refuses the member's messages itself (``StoreWriter.refused_among``): this filter is
+    the fast path, which spares the queue and the store the work.
     """
 
     state: GuildState

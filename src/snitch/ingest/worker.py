@@ -1,9 +1,11 @@
 """The ingestion worker: stores, embeds and indexes each batch, then acknowledges it.
 
 Every step upserts by message id, so a batch delivered twice (after a crash, a timeout or a
-redelivery) leaves exactly one row and one vector per message. A message deleted on
-Discord before its batch came up is neither stored (the store keeps a tombstone and skips
-it) nor embedded.
+redelivery) leaves exactly one row and one vector per message. A message the store
+refuses is neither stored nor embedded: one deleted on Discord before its batch came up
+(the store keeps a tombstone and skips it), or one whose author opted out in its guild
+(the store reads the opt-outs itself, so a process whose cached rules are a few seconds
+old cannot store it either).
 
 The steps of a batch run one after another, on purpose: overlapping them was measured (see
 ``bench/memory_throughput.py`` and its README section) and gains nothing on a 2-core machine.
@@ -71,15 +73,15 @@ class IngestWorker:
             await self.queue.ack(delivery)
 
     async def process(self, delivery: Delivery) -> None:
-        """Store, then embed and index, one batch (idempotent); messages deleted on Discord
-        meanwhile are left out of both."""
+        """Store, then embed and index, one batch (idempotent); messages the store refuses
+        (deleted on Discord meanwhile, or by an author who opted out) are left out of both."""
         messages = delivery.messages
         guild_ids = {message.guild_id for message in messages}
         channel_ids = {message.channel_id for message in messages}
         async with self.store.unit_of_work() as writer:
             # Asked in the same unit of work as the upsert, which skips the same ids.
-            deleted = await writer.deleted_among(messages)
-            alive = [message for message in messages if message.id not in deleted]
+            refused = await writer.refused_among(messages)
+            alive = [message for message in messages if message.id not in refused]
             for guild_id in guild_ids:
                 if guild_id in self.guilds:
                     await writer.upsert_guild(self.guilds[guild_id])
@@ -87,8 +89,12 @@ class IngestWorker:
                 self.channels[cid] for cid in channel_ids if cid in self.channels
             )
             await writer.upsert_messages(alive)
-        if deleted:
-            log.info("deleted messages not stored again", batch=delivery.id, messages=len(deleted))
+        if refused:
+            log.info(
+                "refused messages not stored (deleted on Discord, or author opted out)",
+                batch=delivery.id,
+                messages=len(refused),
+            )
         if self.embedder is not None and self.index is not None:
             worth = [message for message in alive if message.content.strip()]
             if worth:

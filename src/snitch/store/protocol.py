@@ -9,6 +9,13 @@ run removes it with the guild's old messages): by then the message itself is old
 the window, so a creation that still turns up is expired by the next retention run like
 any other old message. A tombstone whose guild is unknown could belong to any guild, so
 it lives for the longest window a guild may choose.
+
+Opt-outs are enforced the same way. A member who opted out in a guild (``GuildState``'s
+``set_opted_out``, kept beside the messages) has no message stored there again: every
+process filters them early from its cached copy of the guild's rules, which may be a few
+seconds old, and ``upsert_messages`` refuses them for good, reading the opt-outs in the
+same unit of work as the write. So ``forget-me`` (opt out, let what was queued land, then
+forget) leaves nothing of the member behind, whichever process was writing meanwhile.
 """
 
 from __future__ import annotations
@@ -36,13 +43,17 @@ class StoreWriter(Protocol):
         """Insert or update channels by id."""
 
     async def upsert_messages(self, messages: Sequence[Message]) -> int:
-        """Insert or update messages (and their authors) by id, skipping those deleted on
-        Discord (tombstoned), atomically with respect to ``delete_messages``: no
-        interleaving brings a deleted message back. Returns how many were written."""
+        """Insert or update messages (and their authors) by id, skipping those the store
+        refuses (see ``refused_among``): atomically with respect to ``delete_messages``
+        and to an opt-out followed by ``forget_author``, so that no interleaving brings a
+        deleted message or a forgotten member's message back. Returns how many were
+        written."""
 
-    async def deleted_among(self, messages: Sequence[Message]) -> set[str]:
-        """The ids of ``messages`` deleted on Discord (tombstoned), which ``upsert_messages``
-        skips: so that the ingest worker leaves them out of the semantic memory too."""
+    async def refused_among(self, messages: Sequence[Message]) -> set[str]:
+        """The ids of ``messages`` that ``upsert_messages`` skips: those deleted on Discord
+        (tombstoned) and those whose author opted out in the message's guild. Within one
+        unit of work both give the same answer, so that the ingest worker leaves exactly
+        the refused messages out of the semantic memory too."""
 
     async def delete_messages(
         self,

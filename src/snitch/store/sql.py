@@ -5,14 +5,26 @@ Writes are dialect upserts (``INSERT ... ON CONFLICT (id) DO UPDATE``) sent with
 large import costs one round trip per chunk, not per message. The schema is owned by the
 Alembic migrations in ``migrations/``, which ``open_store`` runs to head on every start.
 
-A delete leaves a tombstone that later upserts of the id skip (see ``snitch.store.protocol``).
-Checking for a tombstone and then writing is atomic with respect to deletes: on SQLite
-every unit of work is a write transaction (BEGIN IMMEDIATE), so units never interleave;
-on PostgreSQL, whose READ COMMITTED lets an upsert miss a tombstone committed while it
-runs, a unit that upserts messages holds a shared advisory lock and a unit that deletes
-them an exclusive one, each from before its first read of tombstones or messages until
-it ends. A delete therefore sees every upsert committed before it, and an upsert every
-tombstone committed before it, and no two of them overlap.
+A delete leaves a tombstone that later upserts of the id skip, and an upsert skips the
+messages of an author opted out in their guild too (see ``snitch.store.protocol``).
+Checking and then writing is atomic with respect to deletes: on SQLite every unit of work
+is a write transaction (BEGIN IMMEDIATE), so units never interleave; on PostgreSQL, whose
+READ COMMITTED lets an upsert miss a tombstone committed while it runs, a unit that
+upserts messages holds a shared advisory lock (the refusals lock) and a unit that deletes
+or forgets them an exclusive one, each from before its first read of tombstones, opt-outs
+or messages until it ends. A delete therefore sees every upsert committed before it, and
+an upsert every tombstone committed before it, and no two of them overlap.
+
+Opt-outs are written by ``SqlGuildState.set_opted_out`` in a transaction of their own,
+without the lock, and ``forget-me`` runs: opt-out committed, queue drained, then
+``forget_author``. An upsert that read the opt-outs after the opt-out committed refuses
+the member's messages. One that read before holds the shared lock since before that
+read, so since before the opt-out committed and thus before ``forget_author`` asked for
+the exclusive lock: the forget waits for it to commit, and its DELETE (a statement taking
+its snapshot after the lock was granted) removes what the upsert wrote. Either way no row
+of the member is left once ``forget_author`` commits, nor written after it. A unit reads
+each (guild, author) pair's opt-out once and keeps the answer, so that ``refused_among``
+and ``upsert_messages`` agree within it.
 """
 
 from __future__ import annotations
@@ -66,6 +78,7 @@ from snitch.store.schema import (
     guilds,
     message_tombstones,
     messages,
+    opt_outs,
 )
 
 MIGRATIONS_DIR: Final = Path(__file__).parent / "migrations"
@@ -89,9 +102,10 @@ SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30.0
 _SQLITE_BEGIN: Final = "snitch_sqlite_begin"
 # Any constant: PostgreSQL advisory lock key that serialises concurrent migrations.
 _MIGRATION_LOCK_KEY: Final = 0x5A17C4
-# Another: held shared by units of work that upsert messages, exclusively by those that
-# delete them, so that a delete and an upsert of the same id never interleave.
-_TOMBSTONE_LOCK_KEY: Final = 0x5A17C5
+# Another, the refusals lock: held shared by units of work that upsert messages,
+# exclusively by those that delete or forget them, so that a delete (or forget) and an
+# upsert of the same message never interleave.
+_REFUSALS_LOCK_KEY: Final = 0x5A17C5
 
 
 def _describe(exc: BaseException) -> str:
@@ -324,11 +338,14 @@ class SqlWriter:
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._connection = connection
-        # The tombstone lock this transaction holds on PostgreSQL: None, shared or exclusive.
-        self._tombstone_lock: Literal["shared", "exclusive"] | None = None
+        # The refusals lock this transaction holds on PostgreSQL: None, shared or exclusive.
+        self._refusals_lock: Literal["shared", "exclusive"] | None = None
         # Tombstone lookups already made: exact for the whole transaction, since no other
         # unit can add a tombstone while this one holds the lock (or SQLite's write lock).
         self._tombstoned: dict[str, bool] = {}
+        # (guild, author) -> opted out, as first read in this transaction (see the module
+        # docstring: kept, so that every answer within the unit is the same).
+        self._opted_out: dict[tuple[str, str], bool] = {}
 
     async def upsert_guild(self, guild: Guild) -> None:
         """Insert or update a guild by id."""
@@ -339,21 +356,30 @@ class SqlWriter:
         await self._upsert(channels, map(_channel_row, channels_), "storing channels")
 
     async def upsert_messages(self, messages_: Sequence[Message]) -> int:
-        """Insert or update messages and their authors by id, except those deleted on
-        Discord (tombstoned); returns how many distinct messages were written."""
+        """Insert or update messages and their authors by id, except those the store
+        refuses (tombstoned, or by an author opted out in the guild); returns how many
+        distinct messages were written."""
         for message in messages_:
             _require_snowflake(message)
-        deleted = await self.deleted_among(messages_)
-        alive = [message for message in messages_ if message.id not in deleted]
+        refused = await self.refused_among(messages_)
+        alive = [message for message in messages_ if message.id not in refused]
         await self._upsert(
             authors, (_author_json(m.author) for m in alive), "storing message authors"
         )
         return await self._upsert(messages, map(_message_row, alive), "storing messages")
 
-    async def deleted_among(self, messages_: Sequence[Message]) -> set[str]:
+    async def refused_among(self, messages_: Sequence[Message]) -> set[str]:
         """The ids of ``messages_`` that have a tombstone, whatever its guild (ids are
-        unique across Discord)."""
-        await self._lock_tombstones(exclusive=False)
+        unique across Discord), or whose author opted out in the message's guild."""
+        await self._lock_refusals(exclusive=False)
+        deleted = await self._deleted_among(messages_)
+        opted_out = await self._opted_out_among(messages_)
+        return {
+            m.id for m in messages_ if m.id in deleted or (m.guild_id, m.author.id) in opted_out
+        }
+
+    async def _deleted_among(self, messages_: Sequence[Message]) -> set[str]:
+        """The ids of ``messages_`` that have a tombstone; the caller holds the lock."""
         unknown = [m.id for m in messages_ if m.id not in self._tombstoned]
         with _store_errors("reading message tombstones"):
             for chunk in _chunks(list(dict.fromkeys(unknown))):
@@ -365,6 +391,29 @@ class SqlWriter:
                 self._tombstoned.update(dict.fromkeys(chunk, False))
                 self._tombstoned.update((row[0], True) for row in found)
         return {m.id for m in messages_ if self._tombstoned[m.id]}
+
+    async def _opted_out_among(self, messages_: Sequence[Message]) -> set[tuple[str, str]]:
+        """The (guild, author) pairs of ``messages_`` whose author opted out in the guild;
+        the caller holds the lock."""
+        pairs = dict.fromkeys((m.guild_id, m.author.id) for m in messages_)
+        unknown: dict[str, list[str]] = {}
+        for guild_id, author_id in pairs:
+            if (guild_id, author_id) not in self._opted_out:
+                unknown.setdefault(guild_id, []).append(author_id)
+        with _store_errors("reading opt-outs"):
+            for guild_id, author_ids in unknown.items():
+                for chunk in _chunks(author_ids):
+                    found = await self._connection.execute(
+                        select(opt_outs.c.user_id).where(
+                            and_(
+                                opt_outs.c.guild_id == guild_id,
+                                opt_outs.c.user_id.in_(list(chunk)),
+                            )
+                        )
+                    )
+                    self._opted_out.update(((guild_id, a), False) for a in chunk)
+                    self._opted_out.update(((guild_id, row[0]), True) for row in found)
+        return {pair for pair in pairs if self._opted_out[pair]}
 
     async def delete_messages(
         self,
@@ -383,7 +432,7 @@ class SqlWriter:
         if not wanted:
             return 0
         when = deleted_at if deleted_at is not None else datetime.now(UTC)
-        await self._lock_tombstones(exclusive=True)
+        await self._lock_refusals(exclusive=True)
         removed = 0
         with _store_errors("deleting messages"):
             guild_of: dict[str, str] = {}
@@ -426,31 +475,34 @@ class SqlWriter:
         self._tombstoned.update(dict.fromkeys(wanted, True))
         return removed
 
-    async def _lock_tombstones(self, *, exclusive: bool) -> None:
-        """On PostgreSQL, hold the tombstone lock (see the module docstring) until the
+    async def _lock_refusals(self, *, exclusive: bool) -> None:
+        """On PostgreSQL, hold the refusals lock (see the module docstring) until the
         transaction ends; SQLite's write transaction already excludes every other unit.
 
-        A unit that upserts and then deletes upgrades its lock: two such units at once
+        A unit that upserts and then deletes (or forgets) upgrades its lock: two such units at once
         deadlock, and PostgreSQL fails one (a ``StoreError``). None of ours mixes them.
         """
         if self._connection.dialect.name != "postgresql":
             return
-        if self._tombstone_lock == "exclusive" or (
-            self._tombstone_lock == "shared" and not exclusive
+        if self._refusals_lock == "exclusive" or (
+            self._refusals_lock == "shared" and not exclusive
         ):
             return
         function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        with _store_errors("locking message tombstones"):
+        with _store_errors("taking the refusals lock"):
             await self._connection.execute(
-                text(f"SELECT {function}(:key)"), {"key": _TOMBSTONE_LOCK_KEY}
+                text(f"SELECT {function}(:key)"), {"key": _REFUSALS_LOCK_KEY}
             )
-        self._tombstone_lock = "exclusive" if exclusive else "shared"
+        self._refusals_lock = "exclusive" if exclusive else "shared"
 
     async def forget_author(self, guild_id: str, author_id: str) -> int:
         """Remove an author's messages in a guild and their name from others' mentions there.
 
-        The author's own row goes too once no guild holds a message of theirs.
+        The author's own row goes too once no guild holds a message of theirs. Holds the
+        refusals lock exclusively: an upsert that read the opt-outs before the author opted
+        out commits first, and its rows are removed here (see the module docstring).
         """
+        await self._lock_refusals(exclusive=True)
         with _store_errors(f"forgetting author {author_id} in guild {guild_id}"):
             result = await self._connection.execute(
                 delete(messages).where(

@@ -28,6 +28,8 @@ from snitch.store.sql import FORGOTTEN_NAME
 
 GUILD_TYPE: Final = "guild"
 SCHEDULE_TYPE: Final = "schedule"
+# An opt-out, in the guild state container's partition of its guild.
+OPT_OUT_TYPE: Final = "opt_out"
 # The schedule document's count of scheduled editions in a row that failed or fell back
 # to the offline engine (absent on documents written before it existed: zero).
 BAD_EDITIONS: Final = "bad_editions"

@@ -42,12 +42,11 @@ from snitch.store.cosmos._base import (
     to_text,
     without_system,
 )
-from snitch.store.cosmos._docs import BAD_EDITIONS, SCHEDULE_TYPE, schedule_doc_id
+from snitch.store.cosmos._docs import BAD_EDITIONS, OPT_OUT_TYPE, SCHEDULE_TYPE, schedule_doc_id
 from snitch.store.guild_state import DueEdition
 
 # Optimistic-concurrency retries before a busy settings document is reported.
 MAX_CONFLICTS: Final = 10
-OPT_OUT_TYPE: Final = "opt_out"
 WRITE = "writing guild state"
 
 

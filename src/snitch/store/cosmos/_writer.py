@@ -29,6 +29,15 @@ there is no commit in the SQL sense. What the writer gives instead:
   sees every write acknowledged before it (Strong consistency, or any level within one
   session); under Session consistency across instances, only for an upsert that arrives
   later than replication lags, which is the redelivery case, not a true race.
+* An opt-out is not undone by an upsert running elsewhere either, by the same argument.
+  The upsert skips the messages of authors opted out in their guild (read from the guild
+  state container's partition of the guild), writes, then reads those authors' opt-outs
+  once more and deletes what it wrote of any who opted out meanwhile (and their author
+  document there, once no message of theirs is left). ``forget-me`` writes the opt-out,
+  lets what was queued land, then forgets: if the upsert's second read finds no opt-out,
+  its writes came before the opt-out and so before the forget, which finds and removes
+  them; if it finds one, the upsert removes them itself. A message of theirs that was
+  stored before and rewritten in that moment goes with it, rather than being restored.
 """
 
 from __future__ import annotations
@@ -53,6 +62,7 @@ from snitch.store.cosmos._base import (
     CHANNELS,
     DIRECTORY,
     DIRECTORY_SCOPE,
+    GUILD_STATE,
     GUILDLESS,
     MESSAGES,
     TOMBSTONES,
@@ -68,6 +78,7 @@ from snitch.store.cosmos._base import (
 )
 from snitch.store.cosmos._docs import (
     GUILD_TYPE,
+    OPT_OUT_TYPE,
     author_doc,
     channel_doc,
     guild_doc,
@@ -125,6 +136,8 @@ class CosmosWriter:
         self._forgotten: defaultdict[str, set[str]] = defaultdict(set)
         # (partition, message id) -> whether a tombstone was stored when first asked.
         self._stored_tombstones: dict[tuple[str, str], bool] = {}
+        # (guild, author) -> whether an opt-out was stored when first asked.
+        self._stored_opt_outs: dict[tuple[str, str], bool] = {}
         # Deleted ids whose guild is unknown: looked for in every guild again at commit.
         self._guildless_deletes: set[str] = set()
 
@@ -147,14 +160,14 @@ class CosmosWriter:
             self._put(CHANNELS, doc["guild_id"], doc)
 
     async def upsert_messages(self, messages: Sequence[Message]) -> int:
-        """Insert or update messages and their authors by id, except those deleted on
-        Discord (tombstoned); returns how many distinct messages were written. The last
-        copy of a repeated id wins."""
+        """Insert or update messages and their authors by id, except those the store
+        refuses (tombstoned, or by an author opted out in the guild); returns how many
+        distinct messages were written. The last copy of a repeated id wins."""
         for message in messages:
             require_snowflake(message)
         checked = [(message, message_doc(message)) for message in messages]
-        deleted = await self.deleted_among(messages)
-        alive = [(message, doc) for message, doc in checked if message.id not in deleted]
+        refused = await self.refused_among(messages)
+        alive = [(message, doc) for message, doc in checked if message.id not in refused]
         docs = [doc for _, doc in alive]
         authors = [author_doc(message.author, message.guild_id) for message, _ in alive]
         for author in authors:
@@ -166,16 +179,19 @@ class CosmosWriter:
             self._put(MESSAGES, doc["guild_id"], doc)
         return len(unique)
 
-    async def deleted_among(self, messages: Sequence[Message]) -> set[str]:
+    async def refused_among(self, messages: Sequence[Message]) -> set[str]:
         """The ids of ``messages`` with a tombstone in their guild's partition or the
-        guildless one, stored or written by this unit."""
-        by_guild: defaultdict[str, list[str]] = defaultdict(list)
+        guildless one, stored or written by this unit, or whose author opted out in the
+        message's guild (as first read by this unit)."""
+        by_guild: defaultdict[str, list[Message]] = defaultdict(list)
         for message in messages:
-            by_guild[message.guild_id].append(message.id)
-        deleted: set[str] = set()
-        for guild_id, ids in by_guild.items():
-            deleted |= await self._tombstoned(guild_id, ids)
-        return deleted
+            by_guild[message.guild_id].append(message)
+        refused: set[str] = set()
+        for guild_id, theirs in by_guild.items():
+            refused |= await self._tombstoned(guild_id, [m.id for m in theirs])
+            opted_out = await self._opted_out(guild_id, [m.author.id for m in theirs])
+            refused.update(m.id for m in theirs if m.author.id in opted_out)
+        return refused
 
     async def delete_messages(
         self,
@@ -301,6 +317,29 @@ class CosmosWriter:
                     found.add(message_id)
         return found
 
+    async def _opted_out(self, guild_id: str, author_ids: Sequence[str]) -> set[str]:
+        """Which of ``author_ids`` opted out in a guild, as first read by this unit."""
+        wanted = list(dict.fromkeys(author_ids))
+        unchecked = [a for a in wanted if (guild_id, a) not in self._stored_opt_outs]
+        with cosmos_errors(f"reading opt-outs of guild {guild_id}"):
+            for chunk in chunks(unchecked):
+                stored = set(await self._opted_out_ids(guild_id, chunk))
+                self._stored_opt_outs.update(((guild_id, a), a in stored) for a in chunk)
+        return {a for a in wanted if self._stored_opt_outs[guild_id, a]}
+
+    async def _opted_out_ids(self, guild_id: str, author_ids: Sequence[str]) -> list[str]:
+        """The stored opt-outs of a guild among ``author_ids``, read afresh."""
+        rows = await query(
+            self._account.container(GUILD_STATE),
+            "SELECT VALUE c.user_id FROM c WHERE c.guild_id = @guild AND c.type = @type "
+            "AND ARRAY_CONTAINS(@ids, c.user_id)",
+            guild_id,
+            guild=guild_id,
+            type=OPT_OUT_TYPE,
+            ids=list(author_ids),
+        )
+        return [str(row) for row in rows]
+
     async def _tombstone_ids(self, partition: str, message_ids: Sequence[str]) -> list[str]:
         """The stored tombstones of one partition among ``message_ids``."""
         rows = await query(
@@ -395,36 +434,55 @@ class CosmosWriter:
         ]
         for phase in writes:
             await run_bounded(phase)
-        await self._delete_again_if_deleted_meanwhile()
+        await self._delete_again_if_refused_meanwhile()
         await self._find_guildless_deletes_again()
         for phase in [deletes.pop(MESSAGES, []), [op for ops in deletes.values() for op in ops]]:
             await run_bounded(phase)
 
-    async def _delete_again_if_deleted_meanwhile(self) -> None:
+    async def _delete_again_if_refused_meanwhile(self) -> None:
         """After the message upserts: delete those whose tombstone was written since they
-        were checked, by a delete running elsewhere (see the module docstring). Reads the
-        container afresh, never the unit's cache."""
+        were checked, by a delete running elsewhere, and those whose author opted out
+        meanwhile, with that author's document once no message of theirs is left there
+        (see the module docstring). Reads the containers afresh, never the unit's cache."""
         undo: list[Callable[[], Awaitable[None]]] = []
+        opted_out: list[tuple[str, str]] = []
         container = self._account.container(MESSAGES)
         for (name, guild_id), docs in list(self._pending.items()):
             if name != MESSAGES:
                 continue
-            written = [
-                doc_id
+            written = {
+                doc_id: doc["author_id"]
                 for doc_id, doc in docs.items()
                 if doc is not None and (MESSAGES, guild_id, doc_id) not in self._etags
-            ]
+            }
             if not written:
                 continue
-            deleted: set[str] = set()
+            refused: set[str] = set()
             with cosmos_errors(f"{WRITE} (checking tombstones in guild {guild_id})"):
                 for partition in dict.fromkeys((guild_id, GUILDLESS)):
                     # A tombstone this unit expires no longer counts.
                     expiring = self._pending.get((TOMBSTONES, partition), {})
-                    for chunk in chunks(written):
+                    for chunk in chunks(list(written)):
                         found = await self._tombstone_ids(partition, chunk)
-                        deleted.update(i for i in found if expiring.get(i, True) is not None)
-            undo += [self._deleter(container, doc_id, guild_id) for doc_id in sorted(deleted)]
+                        refused.update(i for i in found if expiring.get(i, True) is not None)
+            with cosmos_errors(f"{WRITE} (checking opt-outs in guild {guild_id})"):
+                for chunk in chunks(sorted(set(written.values()))):
+                    for author_id in await self._opted_out_ids(guild_id, chunk):
+                        opted_out.append((guild_id, author_id))
+                        refused.update(i for i, a in written.items() if a == author_id)
+            undo += [self._deleter(container, doc_id, guild_id) for doc_id in sorted(refused)]
+        await run_bounded(undo)
+        await self._drop_authors_left_without_messages(opted_out)
+
+    async def _drop_authors_left_without_messages(self, authors: Sequence[tuple[str, str]]) -> None:
+        """Delete the author document of each (guild, author) with no message stored there."""
+        container = self._account.container(AUTHORS)
+        undo: list[Callable[[], Awaitable[None]]] = []
+        for guild_id, author_id in authors:
+            with cosmos_errors(f"{WRITE} (checking messages of author {author_id})"):
+                left = await self._ids(guild_id, "c.author_id = @author", {"author": author_id})
+            if not left:
+                undo.append(self._deleter(container, author_id, guild_id))
         await run_bounded(undo)
 
     @staticmethod
