@@ -18,7 +18,6 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from types import TracebackType
 from typing import TYPE_CHECKING, Final, Self
 
 from azure.core import MatchConditions
@@ -43,6 +42,7 @@ from snitch.archive._format import (
     newest_first,
 )
 from snitch.archive.redact import forgotten_names, redact
+from snitch.closing import AsyncClosing
 from snitch.errors import StoreError
 from snitch.models import Newsletter
 from snitch.render import render_html
@@ -67,7 +67,7 @@ def _describe(exc: AzureError) -> str:
     return text.splitlines()[0]
 
 
-class BlobEditionArchive:
+class BlobEditionArchive(AsyncClosing):
     """``EditionArchive`` in one Blob container; close it (or use ``async with``)."""
 
     def __init__(
@@ -114,17 +114,6 @@ class BlobEditionArchive:
         finally:
             if self._credential is not None:
                 await self._credential.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def keep(
         self,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 from azure.servicebus.aio import ServiceBusClient
 
+from snitch.closing import AsyncClosing
 from snitch.config import ServiceBusSettings
 from snitch.ingest.queue import Delivery
 from snitch.log import get_logger
@@ -36,7 +36,7 @@ NO_DELETE_HANDLER: Final = "NoDeleteHandler"
 DeleteHandler = Callable[[MessagesDeleted], Awaitable[object]]
 
 
-class ServiceBusQueue:
+class ServiceBusQueue(AsyncClosing):
     """The ingestion ``MessageQueue`` on a Service Bus queue.
 
     ``Delivery.id`` is the broker's sequence number, ``Delivery.attempt`` its delivery count.
@@ -179,14 +179,3 @@ class ServiceBusQueue:
     async def close(self) -> None:
         """Close the SDK sender and receivers (not the client, which the caller owns)."""
         await asyncio.gather(self._sender.close(), self._receiver.close())
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()

@@ -9,11 +9,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
 
+from snitch.closing import AsyncClosing
 from snitch.config import ServiceBusSettings
 from snitch.interactions.jobs import InteractionJob
 from snitch.log import get_logger
@@ -53,7 +53,7 @@ class ReceivedJob:
     received: Received
 
 
-class InteractionJobQueue:
+class InteractionJobQueue(AsyncClosing):
     """Deferred commands on a Service Bus queue: ``put`` for the HTTP endpoint (it is the
     ``TreeRunner``'s ``enqueue``), ``run`` for the worker.
 
@@ -155,14 +155,3 @@ class InteractionJobQueue:
     async def close(self) -> None:
         """Close the SDK sender and receivers (not the client)."""
         await asyncio.gather(self._sender.close(), self._receiver.close())
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()

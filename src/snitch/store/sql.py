@@ -33,8 +33,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -61,6 +60,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from snitch.closing import AsyncClosing
 from snitch.config import Settings
 from snitch.errors import StoreError
 from snitch.models import Author, Channel, Guild, Message, Reaction, is_snowflake
@@ -626,7 +626,7 @@ def _messages_with_authors() -> Select[Any]:
     ).join(authors, messages.c.author_id == authors.c.id)
 
 
-class SqlStore:
+class SqlStore(AsyncClosing):
     """The ``Store`` on SQLite or PostgreSQL; build it with ``open_store``."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -657,17 +657,6 @@ class SqlStore:
         from snitch.store.archive import SqlEditionArchive
 
         return SqlEditionArchive(self._engine)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[SqlWriter]:

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import partial
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from azure.cosmos.aio import CosmosClient
 
+from snitch.closing import AsyncClosing
 from snitch.config import Settings
 from snitch.errors import ConfigError
 from snitch.models import Author, Channel, Guild, Message
@@ -50,7 +50,7 @@ _SEARCH = (
 )
 
 
-class CosmosStore:
+class CosmosStore(AsyncClosing):
     """The ``Store`` on Cosmos DB, partitioned by guild; build it with ``open_cosmos_store``.
 
     Reads that span guilds (``guilds``, ``count_messages()`` of all guilds) go through the
@@ -85,17 +85,6 @@ class CosmosStore:
             "SNITCH_ARCHIVE__KIND=database keeps editions in the SQL store; with Cosmos DB "
             "use SNITCH_ARCHIVE__KIND=blob (or files)"
         )
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[CosmosWriter]:
