@@ -30,7 +30,6 @@ from snitch.queues.ingest import NO_DELETE_HANDLER, ServiceBusQueue
 from snitch.queues.interactions import (
     INTERACTION_EXPIRED,
     InteractionJobQueue,
-    send_interaction_job,
 )
 from snitch.queues.schema import (
     INGEST_KINDS,
@@ -517,10 +516,9 @@ async def test_interaction_jobs_are_sent_once_and_finished_by_the_worker(
         if len(finished) == 2:
             both_done.set()
 
-    async with client.get_queue_sender(queue_name) as sender:
-        await send_interaction_job(sender, job("900000000000000001"))
-        await send_interaction_job(sender, job("900000000000000001"))  # Discord retried us
     async with InteractionJobQueue(client, queue_name) as jobs:
+        await jobs.put(job("900000000000000001"))
+        await jobs.put(job("900000000000000001"))  # Discord retried us
         await jobs.put(job("900000000000000002"))
         await jobs.put(job("900000000000000003", age=timedelta(minutes=20)))  # too old
         running = asyncio.create_task(jobs.run(finish))

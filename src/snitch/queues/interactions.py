@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
+from azure.servicebus.aio import ServiceBusClient
 
 from snitch.closing import AsyncClosing
 from snitch.config import ServiceBusSettings
@@ -29,7 +29,6 @@ from snitch.queues.servicebus import (
     EnvelopeReceiver,
     EnvelopeSender,
     Received,
-    to_servicebus_message,
 )
 
 log = get_logger(__name__)
@@ -37,11 +36,6 @@ log = get_logger(__name__)
 # A deferred command must be answered within the interaction token's 15 minutes.
 INTERACTION_TOKEN_LIFE: Final = timedelta(minutes=15)
 INTERACTION_EXPIRED: Final = "InteractionExpired"
-
-
-async def send_interaction_job(sender: ServiceBusSender, job: InteractionJob) -> None:
-    """Put a deferred command on the interactions queue (message id = interaction id)."""
-    await sender.send_messages(to_servicebus_message(InteractionJobMessage(job=job)))
 
 
 @dataclass(frozen=True)
