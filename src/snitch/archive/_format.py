@@ -92,6 +92,25 @@ def check_forget(guild_id: str, author_id: str, names: Iterable[str]) -> tuple[s
     return listed
 
 
+def check_edition(
+    newsletter: Newsletter,
+    *,
+    guild_id: str,
+    published_at: datetime,
+    slot: datetime | None,
+    channel_id: str | None,
+    discord_message_ids: Sequence[str],
+) -> None:
+    """Refuse an edition that must not be archived (bad ids, naive times, not a
+    Newsletter), with a ``StoreError`` naming what is wrong."""
+    _check_ids(guild_id, channel_id, discord_message_ids)
+    _check_moment("published_at", published_at)
+    if slot is not None:
+        _check_moment("slot", slot)
+    if not isinstance(newsletter, Newsletter):
+        raise StoreError(f"edition archive: expected a Newsletter, got {type(newsletter).__name__}")
+
+
 def new_edition(
     newsletter: Newsletter,
     *,
@@ -102,12 +121,14 @@ def new_edition(
     discord_message_ids: Sequence[str],
 ) -> ArchivedEdition:
     """The edition to keep, with a fresh id, after checking everything that came in."""
-    _check_ids(guild_id, channel_id, discord_message_ids)
-    _check_moment("published_at", published_at)
-    if slot is not None:
-        _check_moment("slot", slot)
-    if not isinstance(newsletter, Newsletter):
-        raise StoreError(f"edition archive: expected a Newsletter, got {type(newsletter).__name__}")
+    check_edition(
+        newsletter,
+        guild_id=guild_id,
+        published_at=published_at,
+        slot=slot,
+        channel_id=channel_id,
+        discord_message_ids=discord_message_ids,
+    )
     return ArchivedEdition(
         id=uuid.uuid4().hex,
         guild_id=guild_id,
@@ -230,7 +251,7 @@ class CheckedArchive:
         discord_message_ids: Sequence[str] = (),
     ) -> ArchivedEdition:
         """See ``EditionArchive.keep``."""
-        new_edition(
+        check_edition(
             newsletter,
             guild_id=guild_id,
             published_at=published_at,
