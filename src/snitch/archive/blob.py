@@ -160,17 +160,8 @@ class BlobEditionArchive(AsyncClosing):
         check_limit(limit)
         if limit == 0:
             return []
-        prefix = f"{guild_id}/"
         try:
-            try:
-                names = [
-                    name.removeprefix(prefix)
-                    async for name in self._container.list_blob_names(name_starts_with=prefix)
-                ]
-            except ResourceNotFoundError:
-                # No container yet: nothing was ever archived.
-                return []
-            chosen = [prefix + name for name in newest_first(names, limit)]
+            chosen = await self._records_newest_first(guild_id, limit)
             blobs = await asyncio.gather(*(self._download(name) for name in chosen))
         except AzureError as exc:
             raise StoreError(
@@ -188,16 +179,8 @@ class BlobEditionArchive(AsyncClosing):
     ) -> int:
         """See ``EditionArchive.forget_author``."""
         listed = check_forget(guild_id, author_id, names)
-        prefix = f"{guild_id}/"
         try:
-            try:
-                found = [
-                    name.removeprefix(prefix)
-                    async for name in self._container.list_blob_names(name_starts_with=prefix)
-                ]
-            except ResourceNotFoundError:
-                return 0
-            chosen = [prefix + name for name in newest_first(found, len(found))]
+            chosen = await self._records_newest_first(guild_id)
             limit = asyncio.Semaphore(_PARALLEL_DOWNLOADS)
 
             async def read(name: str) -> tuple[bytes, str] | None:
@@ -220,6 +203,20 @@ class BlobEditionArchive(AsyncClosing):
                 f"{guild_id} in Blob container {self.container!r}: {_describe(exc)}"
             ) from exc
         return changed
+
+    async def _records_newest_first(self, guild_id: str, limit: int | None = None) -> list[str]:
+        """The blob names of a guild's edition records, newest first (``limit`` of them, or
+        all); none while the container does not exist, since nothing was ever archived."""
+        prefix = f"{guild_id}/"
+        try:
+            names = [
+                name.removeprefix(prefix)
+                async for name in self._container.list_blob_names(name_starts_with=prefix)
+            ]
+        except ResourceNotFoundError:
+            return []
+        chosen = newest_first(names, len(names) if limit is None else limit)
+        return [prefix + name for name in chosen]
 
     async def _forget_in(
         self,
