@@ -100,13 +100,11 @@ def azurite() -> Iterator[Azurite]:
     binary = find_azurite()
     if binary is None:
         _unavailable(f"azurite-blob not found in {LOCAL_BIN.parent} or on PATH; {INSTALL_HINT}")
-    root = Path(tempfile.mkdtemp(prefix="snitch-azurite-"))
-    log = root / "server.log"
-    try:
+    with tempfile.TemporaryDirectory(prefix="snitch-azurite-", ignore_cleanup_errors=True) as tmp:
+        root = Path(tmp)
+        log = root / "server.log"
         process, port = _start(binary, root, log)
         try:
             yield Azurite(host=HOST, port=port, log=log)
         finally:
             stop(process)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)

@@ -113,13 +113,10 @@ def chroma_server() -> Iterator[ChromaServer]:
     chroma = find_chroma()
     if chroma is None:
         _unavailable(f"no chroma executable beside {sys.executable} or on PATH")
-    root = Path(tempfile.mkdtemp(prefix="snitch-chroma-"))
-    data, log = root / "data", root / "server.log"
-    try:
+    with tempfile.TemporaryDirectory(prefix="snitch-chroma-", ignore_cleanup_errors=True) as tmp:
+        data, log = Path(tmp) / "data", Path(tmp) / "server.log"
         process, port, started_in = _start(chroma, data, log)
         try:
             yield ChromaServer(host=HOST, port=port, path=data, log=log, started_in=started_in)
         finally:
             stop(process)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)

@@ -85,8 +85,6 @@ def servicebus_broker(
     node = find_node()
     if node is None:
         _unavailable(f"node with the rhea package not found; {INSTALL_HINT}")
-    root = Path(tempfile.mkdtemp(prefix="snitch-servicebus-"))
-    log = root / "broker.log"
     command = [
         str(node),
         str(SCRIPT),
@@ -100,7 +98,10 @@ def servicebus_broker(
         str(duplicate_window_ms),
         "--exit-with-stdin",  # and its stdin is our pipe: it cannot outlive the tests
     ]
-    try:
+    with tempfile.TemporaryDirectory(
+        prefix="snitch-servicebus-", ignore_cleanup_errors=True
+    ) as tmp:
+        log = Path(tmp) / "broker.log"
         with log.open("ab") as output:
             process = subprocess.Popen(
                 command,
@@ -114,8 +115,6 @@ def servicebus_broker(
             yield ServiceBusBroker(host=HOST, port=port, log=log)
         finally:
             stop(process)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _wait_for_port(process: subprocess.Popen[bytes], log: Path) -> int:

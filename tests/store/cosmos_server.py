@@ -88,13 +88,10 @@ def cosmos_server() -> Iterator[CosmosServer]:
     package = find_package()
     if package is None:
         _unavailable(f"@vercel/cosmosdb-server not found in {PACKAGE_DIR.parent}; {INSTALL_HINT}")
-    root = Path(tempfile.mkdtemp(prefix="snitch-cosmos-"))
-    log = root / "server.log"
-    try:
+    with tempfile.TemporaryDirectory(prefix="snitch-cosmos-", ignore_cleanup_errors=True) as tmp:
+        log = Path(tmp) / "server.log"
         process, port = _start(node, package, log)
         try:
             yield CosmosServer(host=HOST, port=port, log=log)
         finally:
             stop(process)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
